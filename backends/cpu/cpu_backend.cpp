@@ -1,0 +1,302 @@
+// The CPU backend: host memory, a synchronous queue, and plans that run every op of a graph
+// on a persistent thread pool with a barrier between ops.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "backends/cpu/ops/ops.h"
+#include "backends/cpu/thread_pool.h"
+#include "kernels/cpu/quant/quant.h"
+
+namespace ember {
+namespace {
+
+constexpr size_t kAlign = 64;
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+class CpuBuffer final : public Buffer {
+ public:
+  explicit CpuBuffer(size_t n) : size_(n), data_(n ? std::aligned_alloc(kAlign, align_up(n)) : nullptr) {}
+  ~CpuBuffer() override { std::free(data_); }
+  bool ok() const { return size_ == 0 || data_ != nullptr; }
+  size_t size() const override { return size_; }
+  void* host_ptr() override { return data_; }
+
+ private:
+  size_t size_;
+  void* data_;
+};
+
+class CpuQueue final : public Queue {
+ public:
+  Status write(Buffer& dst, size_t offset, const void* src, size_t bytes) override {
+    if (offset > dst.size() || bytes > dst.size() - offset) return Error("write past the end of a buffer");
+    std::memcpy(static_cast<uint8_t*>(dst.host_ptr()) + offset, src, bytes);
+    return Status::Ok();
+  }
+  Status read(const Buffer& src, size_t offset, void* dst, size_t bytes) override {
+    if (offset > src.size() || bytes > src.size() - offset) return Error("read past the end of a buffer");
+    std::memcpy(dst, static_cast<const uint8_t*>(const_cast<Buffer&>(src).host_ptr()) + offset, bytes);
+    return Status::Ok();
+  }
+  Status synchronize() override { return Status::Ok(); }
+};
+
+enum class Storage : uint8_t { Arena, Input, Weight, Kv, Alias, None };
+
+struct Slot {
+  Storage kind = Storage::None;
+  size_t offset = 0;   // Arena
+  int index = -1;      // Input: index into plan.input_names; Kv: 2*layer+which; Alias: node
+};
+
+using OpFn = void (*)(const cpu::OpCtx&);
+
+OpFn op_fn(OpKind op) {
+  switch (op) {
+    case OpKind::Embedding: return cpu::op_embedding;
+    case OpKind::MatMul: return cpu::op_matmul;
+    case OpKind::Add: return cpu::op_add;
+    case OpKind::Mul: return cpu::op_mul;
+    case OpKind::RmsNorm: return cpu::op_rms_norm;
+    case OpKind::Rope: return cpu::op_rope;
+    case OpKind::KvWrite: return cpu::op_kv_write;
+    case OpKind::Attention: return cpu::op_attention;
+    case OpKind::Silu: return cpu::op_silu;
+    case OpKind::SiluMul: return cpu::op_silu_mul;
+    case OpKind::Softmax: return cpu::op_softmax;
+    case OpKind::GetRows: return cpu::op_get_rows;
+    case OpKind::Permute: return cpu::op_permute;
+    case OpKind::Copy: return cpu::op_copy;
+    default: return nullptr;
+  }
+}
+
+class CpuPlan final : public Plan {
+ public:
+  OpGraph graph;
+  std::vector<Slot> slots;
+  std::vector<OpFn> fns;
+  std::vector<std::string> input_names;
+  std::vector<int> input_map;         // per input name: index into ExecArgs::inputs (filled at execute)
+  std::vector<void*> ptrs;            // per node: resolved data pointer (filled at execute)
+  std::unique_ptr<CpuBuffer> arena;
+  std::unique_ptr<CpuBuffer> scratch;
+  std::unique_ptr<CpuBuffer> thread_scratch;
+  size_t thread_scratch_stride = 0;
+  size_t arena_bytes = 0, naive_bytes = 0;
+  int positions_node = -1;
+
+  size_t scratch_bytes() const override {
+    return arena_bytes + (scratch ? scratch->size() : 0) + (thread_scratch ? thread_scratch->size() : 0);
+  }
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const CpuOptions& o) : pool_(o.threads) {
+    info_.name = "cpu";
+    info_.vendor = "host";
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    info_.memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : 0;
+    info_.host_visible = true;
+    info_.threads = pool_.size();
+  }
+
+  const DeviceInfo& info() const override { return info_; }
+
+  Support supports(const OpGraph& g, int i) const override {
+    const Node& n = g.nodes[i];
+    switch (n.op) {
+      case OpKind::Input: case OpKind::Weight: case OpKind::KvCache: case OpKind::Reshape:
+        return {};
+      case OpKind::MatMul:
+        return cpu::matmul_supports(g.nodes[n.inputs[1]].out);
+      case OpKind::Embedding: {
+        const TensorDesc& t = g.nodes[n.inputs[0]].out;
+        if (!kernels::find_quant_kernels(static_cast<uint32_t>(t.dtype)))
+          return {false, std::string("no CPU dequantisation for ") + dtype_name(t.dtype)};
+        return {};
+      }
+      case OpKind::Rope:
+        if (n.attrs.rope_n_rot > 2 * cpu::kMaxRopePairs) return {false, "n_rot above 512"};
+        return {};
+      default:
+        return op_fn(n.op) ? Support{} : Support{false, "op not implemented on the CPU"};
+    }
+  }
+
+  Expected<std::unique_ptr<Buffer>> alloc(size_t bytes) override {
+    auto b = std::make_unique<CpuBuffer>(bytes);
+    if (!b->ok()) return Error("cannot allocate %zu bytes of host memory", bytes);
+    return std::unique_ptr<Buffer>(std::move(b));
+  }
+
+  Queue& queue() override { return queue_; }
+
+  Expected<std::unique_ptr<Plan>> prepare(const OpGraph& g) override {
+    auto plan = std::make_unique<CpuPlan>();
+    plan->graph = g;
+    const size_t N = g.nodes.size();
+    plan->slots.resize(N);
+    plan->fns.resize(N, nullptr);
+    plan->ptrs.resize(N, nullptr);
+    size_t scratch = 0, tscratch = 0;
+    for (size_t i = 0; i < N; ++i) {
+      const Node& n = g.nodes[i];
+      Support s = supports(g, static_cast<int>(i));
+      if (!s.ok) return Error("cpu: cannot run node %zu (%s %s): %s", i, op_name(n.op), n.label.c_str(), s.reason.c_str());
+      Slot& sl = plan->slots[i];
+      switch (n.op) {
+        case OpKind::Input: {
+          sl.kind = Storage::Input;
+          auto it = std::find(plan->input_names.begin(), plan->input_names.end(), n.attrs.name);
+          sl.index = static_cast<int>(it - plan->input_names.begin());
+          if (it == plan->input_names.end()) plan->input_names.push_back(n.attrs.name);
+          if (n.attrs.name == "positions") plan->positions_node = static_cast<int>(i);
+          break;
+        }
+        case OpKind::Weight: sl.kind = Storage::Weight; break;
+        case OpKind::KvCache: sl.kind = Storage::Kv; sl.index = 2 * n.attrs.layer + n.attrs.kv_which; break;
+        case OpKind::KvWrite: sl.kind = Storage::Alias; sl.index = n.inputs[1]; break;
+        case OpKind::Reshape: sl.kind = Storage::Alias; sl.index = n.inputs[0]; break;
+        default: sl.kind = Storage::Arena; break;
+      }
+      plan->fns[i] = op_fn(n.op);
+      if (n.op == OpKind::MatMul)
+        scratch = std::max(scratch, cpu::matmul_scratch_bytes(n, g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
+      if (n.op == OpKind::Attention)
+        tscratch = std::max(tscratch, cpu::attention_thread_scratch_bytes(g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
+    }
+    plan->input_map.resize(plan->input_names.size(), -1);
+    plan_memory(*plan);
+    EMBER_ASSIGN_OR_RETURN(auto arena, alloc(plan->arena_bytes));
+    plan->arena.reset(static_cast<CpuBuffer*>(arena.release()));
+    EMBER_ASSIGN_OR_RETURN(auto sc, alloc(scratch));
+    plan->scratch.reset(static_cast<CpuBuffer*>(sc.release()));
+    plan->thread_scratch_stride = align_up(tscratch);
+    EMBER_ASSIGN_OR_RETURN(auto ts, alloc(plan->thread_scratch_stride * pool_.size()));
+    plan->thread_scratch.reset(static_cast<CpuBuffer*>(ts.release()));
+    return std::unique_ptr<Plan>(std::move(plan));
+  }
+
+  Status execute(Plan& base, const ExecArgs& args) override {
+    CpuPlan& p = static_cast<CpuPlan&>(base);
+    const OpGraph& g = p.graph;
+    for (size_t k = 0; k < p.input_names.size(); ++k) {
+      p.input_map[k] = -1;
+      for (size_t a = 0; a < args.inputs.size(); ++a)
+        if (args.inputs[a].name == p.input_names[k]) p.input_map[k] = static_cast<int>(a);
+      if (p.input_map[k] < 0) return Error("cpu: input '%s' is not bound", p.input_names[k].c_str());
+    }
+    if (args.outputs.size() != g.outputs.size())
+      return Error("cpu: %zu outputs bound, graph has %zu", args.outputs.size(), g.outputs.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      const Slot& s = p.slots[i];
+      switch (s.kind) {
+        case Storage::Arena: p.ptrs[i] = static_cast<uint8_t*>(p.arena->host_ptr()) + s.offset; break;
+        case Storage::Input: p.ptrs[i] = const_cast<void*>(args.inputs[p.input_map[s.index]].data); break;
+        case Storage::Weight: p.ptrs[i] = const_cast<void*>(n.weight); break;
+        case Storage::Kv: {
+          if (static_cast<size_t>(s.index) >= args.kv.size() || !args.kv[s.index])
+            return Error("cpu: kv cache of layer %d is not bound", n.attrs.layer);
+          Buffer* b = args.kv[s.index];
+          if (b->size() < n.out.bytes()) return Error("cpu: kv cache of layer %d is too small", n.attrs.layer);
+          p.ptrs[i] = b->host_ptr();
+          break;
+        }
+        case Storage::Alias: p.ptrs[i] = p.ptrs[s.index]; break;
+        case Storage::None: break;
+      }
+      if ((n.op == OpKind::KvWrite || n.op == OpKind::Attention) && !args.kv_layout)
+        return Error("cpu: node %zu (%s) needs a kv layout", i, op_name(n.op));
+    }
+    const int32_t* positions = p.positions_node >= 0 ? static_cast<const int32_t*>(p.ptrs[p.positions_node]) : nullptr;
+    uint8_t* tscratch = static_cast<uint8_t*>(p.thread_scratch->host_ptr());
+    uint8_t* scratch = static_cast<uint8_t*>(p.scratch->host_ptr());
+    pool_.run([&](int ith, int nth) {
+      cpu::OpCtx c{};
+      c.ith = ith;
+      c.nth = nth;
+      c.pool = &pool_;
+      c.scratch = scratch;
+      c.thread_scratch = tscratch + p.thread_scratch_stride * ith;
+      c.kv = args.kv_layout;
+      c.positions = positions;
+      for (size_t i = 0; i < g.nodes.size(); ++i) {
+        OpFn fn = p.fns[i];
+        if (!fn) continue;
+        const Node& n = g.nodes[i];
+        c.node = &n;
+        c.out = p.ptrs[i];
+        for (size_t k = 0; k < n.inputs.size() && k < 3; ++k) {
+          c.in[k] = p.ptrs[n.inputs[k]];
+          c.in_desc[k] = &g.nodes[n.inputs[k]].out;
+        }
+        fn(c);
+        pool_.barrier();
+      }
+    });
+    for (size_t o = 0; o < g.outputs.size(); ++o)
+      std::memcpy(args.outputs[o], p.ptrs[g.outputs[o]], g.nodes[g.outputs[o]].out.bytes());
+    return Status::Ok();
+  }
+
+ private:
+  // Liveness over the topological order: a node's arena block is freed after its last reader
+  // (through aliases) has run, and reused best-fit by later nodes.
+  static void plan_memory(CpuPlan& p) {
+    const OpGraph& g = p.graph;
+    const size_t N = g.nodes.size();
+    auto root = [&](size_t i) {
+      while (p.slots[i].kind == Storage::Alias) i = static_cast<size_t>(p.slots[i].index);
+      return i;
+    };
+    std::vector<size_t> last(N, 0);
+    for (size_t i = 0; i < N; ++i) {
+      last[root(i)] = std::max(last[root(i)], i);
+      for (int in : g.nodes[i].inputs) last[root(in)] = std::max(last[root(in)], i);
+    }
+    for (int o : g.outputs) last[root(o)] = N;
+    std::multimap<size_t, size_t> free_blocks;  // size -> offset
+    size_t end = 0;
+    std::vector<std::vector<size_t>> release_at(N + 1);
+    for (size_t i = 0; i < N; ++i) {
+      if (p.slots[i].kind == Storage::Arena) {
+        const size_t need = align_up(g.nodes[i].out.bytes());
+        p.naive_bytes += need;
+        auto it = free_blocks.lower_bound(need);
+        if (it != free_blocks.end()) {
+          p.slots[i].offset = it->second;
+          if (it->first > need) free_blocks.emplace(it->first - need, it->second + need);
+          free_blocks.erase(it);
+        } else {
+          p.slots[i].offset = end;
+          end += need;
+        }
+        release_at[last[i]].push_back(i);
+      }
+      for (size_t r : release_at[i]) free_blocks.emplace(align_up(g.nodes[r].out.bytes()), p.slots[r].offset);
+    }
+    p.arena_bytes = end;
+  }
+
+  DeviceInfo info_;
+  cpu::ThreadPool pool_;
+  CpuQueue queue_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<Backend>> make_cpu_backend(const CpuOptions& opts) {
+  int t = opts.threads;
+  if (t < 1 || t > 1024) return Error("thread count %d is out of range (1..1024)", t);
+  return std::unique_ptr<Backend>(new CpuBackend(opts));
+}
+
+}  // namespace ember

@@ -1,0 +1,60 @@
+#include "backends/cpu/ops/ops.h"
+#include "kernels/cpu/quant/quant.h"
+
+namespace ember::cpu {
+
+// y[M,N] = x[M,K] · w[N,K]ᵀ. Phase 1 converts the activation rows once into the weight type's
+// activation format (q8_0, q8_1, q8_K, f16, ...); phase 2 splits the weight rows across
+// threads, so every weight byte is read once per step whatever M is.
+size_t matmul_scratch_bytes(const Node&, const TensorDesc& x, const TensorDesc& w) {
+  const kernels::QuantTypeKernels* k = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
+  if (!k || k->act_type == kernels::kTypeF32) return 0;
+  const kernels::QuantTypeKernels* a = kernels::find_quant_kernels(k->act_type);
+  return static_cast<size_t>(x.shape[0]) * kernels::quant_row_bytes(*a, x.shape[1]);
+}
+
+Support matmul_supports(const TensorDesc& w) {
+  const kernels::QuantTypeKernels* k = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
+  if (!k || !k->vec_dot) return {false, std::string("no CPU matmul for weight type ") + dtype_name(w.dtype)};
+  if (w.shape[1] % k->block_elems != 0)
+    return {false, "row length is not a multiple of the block size"};
+  return {};
+}
+
+void op_matmul(const OpCtx& c) {
+  const TensorDesc& x = *c.in_desc[0];
+  const TensorDesc& w = *c.in_desc[1];
+  const int64_t M = x.shape[0], K = x.shape[1], N = w.shape[0];
+  const kernels::QuantTypeKernels* wk = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
+  const float* xf = static_cast<const float*>(c.in[0]);
+
+  const uint8_t* act = reinterpret_cast<const uint8_t*>(xf);
+  size_t act_row = static_cast<size_t>(K) * sizeof(float);
+  if (wk->act_type != kernels::kTypeF32) {
+    const kernels::QuantTypeKernels* ak = kernels::find_quant_kernels(wk->act_type);
+    act_row = kernels::quant_row_bytes(*ak, K);
+    int64_t b, e;
+    split_range(M, c.ith, c.nth, &b, &e);
+    for (int64_t m = b; m < e; ++m) ak->quantize_act(xf + m * K, c.scratch + m * act_row, K);
+    c.pool->barrier();
+    act = c.scratch;
+  }
+
+  const size_t w_row = dtype_row_bytes(w.dtype, K);
+  const uint8_t* wb = static_cast<const uint8_t*>(c.in[1]);
+  float* y = static_cast<float*>(c.out);
+  int64_t nb, ne;
+  split_range(N, c.ith, c.nth, &nb, &ne);
+  // Blocks of weight rows stay in cache while every activation row passes over them.
+  constexpr int64_t kRowBlock = 16;
+  for (int64_t n0 = nb; n0 < ne; n0 += kRowBlock) {
+    const int64_t n1 = n0 + kRowBlock < ne ? n0 + kRowBlock : ne;
+    for (int64_t m = 0; m < M; ++m) {
+      const uint8_t* a = act + m * act_row;
+      float* yr = y + m * N;
+      for (int64_t n = n0; n < n1; ++n) yr[n] = wk->vec_dot(K, wb + n * w_row, a);
+    }
+  }
+}
+
+}  // namespace ember::cpu

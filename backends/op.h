@@ -1,0 +1,83 @@
+// The op vocabulary shared by the graph compiler and every backend: tensor descriptors,
+// op kinds and their attributes, and OpGraph, a topologically ordered list of nodes.
+// The graph floor builds and rewrites OpGraphs; backends prepare and execute them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ember/core/dtype.h"
+
+namespace ember {
+
+struct TensorDesc {
+  DType dtype = DType::F32;
+  int rank = 0;
+  std::array<int64_t, 4> shape{};  // outermost first; shape[rank-1] is contiguous
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < rank; ++i) n *= shape[i];
+    return n;
+  }
+  int64_t dim(int i) const { return shape[i < 0 ? rank + i : i]; }
+  int64_t rows() const { return rank ? numel() / shape[rank - 1] : 1; }
+  size_t bytes() const { return dtype_row_bytes(dtype, numel()); }
+};
+
+enum class OpKind : uint8_t {
+  Input,      // step input bound at execution (attrs.name: "tokens" i32[n], "positions" i32[n], "out_rows" i32[m])
+  Weight,     // model constant; `weight` points at its bytes in host memory (the mmap)
+  KvCache,    // a layer's K or V block pool: [n_blocks, block_size, n_kv_head, head_dim]
+  Embedding,  // (table [V,E], ids i32[n]) -> f32[n,E]
+  MatMul,     // (x f32[M,K], w [N,K]) -> f32[M,N]   y = x · wᵀ
+  Add,        // (a f32[...,N], b f32[...,N] or [N]) -> a + b (b broadcast over rows)
+  Mul,        // likewise, elementwise product
+  RmsNorm,    // (x f32[M,N]) -> x / sqrt(mean(x²) + eps)
+  Rope,       // (x f32[n,H,D], positions i32[n]) -> rotated x (attrs.rope_*)
+  KvWrite,    // (x f32[n,Hkv,D], cache) -> cache with x stored at each token's slot
+  Attention,  // (q f32[n,H,D], k cache, v cache) -> f32[n,H*D], causal over each token's sequence
+  Silu,       // x * sigmoid(x)
+  SiluMul,    // (g, u) -> silu(g) * u
+  Softmax,    // over the last dimension
+  GetRows,    // (x f32[n,E], rows i32[m]) -> f32[m,E]
+  Reshape,    // same bytes, new shape (a view)
+  Permute,    // (x) -> x with axes reordered by attrs.perm (materialised contiguous)
+  Copy,       // (x) -> a contiguous copy, converted to out.dtype
+};
+
+const char* op_name(OpKind op);
+
+enum class RopeMode : uint8_t { Normal = 0, NeoX = 1 };
+
+struct OpAttrs {
+  std::string name;           // Input: binding name; Weight: tensor name
+  float eps = 0;              // RmsNorm
+  float scale = 0;            // Attention: scale applied to q·k
+  int layer = -1;             // KvCache / KvWrite / Attention
+  int kv_which = 0;           // KvCache: 0 = K, 1 = V
+  int rope_n_rot = 0;         // Rope: dimensions rotated per head
+  RopeMode rope_mode = RopeMode::Normal;
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  std::array<int, 4> perm{0, 1, 2, 3};  // Permute
+};
+
+struct Node {
+  OpKind op = OpKind::Input;
+  TensorDesc out;
+  std::vector<int> inputs;     // indices of earlier nodes
+  OpAttrs attrs;
+  const void* weight = nullptr;  // Weight: host bytes (not owned)
+  std::string label;           // human-readable origin, e.g. "blk.3.attn_q"
+};
+
+// Nodes in topological order (every input index is smaller than the node's own).
+struct OpGraph {
+  std::vector<Node> nodes;
+  std::vector<int> outputs;
+};
+
+}  // namespace ember

@@ -1,0 +1,10 @@
+// Subcommands of the `ember` CLI; each lives in its own cmd_<name>.cpp and returns the exit code.
+#pragma once
+
+namespace ember::cli {
+
+int cmd_info(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+
+}  // namespace ember::cli

@@ -1,0 +1,39 @@
+// Flags and set-up shared by the commands that load a model and generate (run, chat, bench).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "runtime/generate.h"
+#include "runtime/model/model.h"
+#include "runtime/sampler.h"
+#include "runtime/session.h"
+#include "tools/ember/args.h"
+
+namespace ember::cli {
+
+struct ModelFlags {
+  std::string model;
+  int64_t threads = 0;  // 0: all online cores
+  int64_t ctx = 4096;
+  int64_t batch = 512;
+  int64_t block_size = 16;
+  void declare(Args& a);
+  // Fills session options, checking ranges; the message names the flag.
+  Status to_options(runtime::SessionOptions* o) const;
+};
+
+struct SamplingFlags {
+  double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, freq = 0, presence = 0;
+  int64_t top_k = 40, repeat_last_n = 64, seed = 0;
+  void declare(Args& a);
+  runtime::SamplerParams params() const;
+};
+
+// Loads the model and prints a one-line error with the command name on failure.
+std::unique_ptr<runtime::Model> load_model_or_report(const std::string& cmd, const std::string& path,
+                                                     double* load_ms);
+
+void print_stats(const runtime::GenerationStats& st, double load_ms, int threads);
+
+}  // namespace ember::cli
