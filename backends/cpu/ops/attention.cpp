@@ -9,7 +9,8 @@ namespace ember::cpu {
 // Causal attention through the paged KV pool. Token t of sequence s at position p attends to
 // positions 0..p of s, reading each K/V row from its block (no gather into a contiguous copy).
 // GQA: query head h uses kv head h / (H / Hkv). q is rounded to f16 before q·k, as llama.cpp
-// does for an f16 cache; scores and the softmax are f32, the weighted sum of V accumulates in f32.
+// does for an f16 cache; scores and the softmax are f32; the
+// probabilities are rounded to f16 (as llama.cpp's f16 V product does) and V accumulates in f32.
 size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache) {
   const int64_t max_ctx = cache.shape[0] * cache.shape[1];
   return static_cast<size_t>(max_ctx) * sizeof(float) + static_cast<size_t>(q.shape[2]) * 2 * sizeof(float);
@@ -55,7 +56,8 @@ void op_attention(const OpCtx& c) {
     std::memset(acc, 0, sizeof(float) * D);
     for (int32_t j = 0; j <= p; ++j) {
       const uint16_t* vr = vp + ((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * D;
-      const float w = scores[j] * inv;
+      // llama.cpp multiplies V by the probabilities converted to f16.
+      const float w = kernels::fp16_to_f32(kernels::f32_to_fp16(scores[j] * inv));
       for (int64_t d = 0; d < D; ++d) acc[d] += w * kernels::fp16_to_f32(vr[d]);
     }
     std::memcpy(out + (t * H + h) * D, acc, sizeof(float) * D);

@@ -4,7 +4,7 @@
 
 namespace ember::cpu {
 
-// Sum of squares in double, as llama.cpp's reference does, so long rows lose no precision.
+// Squares in f32 summed in double, as llama.cpp does, so long rows lose no precision.
 void op_rms_norm(const OpCtx& c) {
   const TensorDesc& d = c.node->out;
   const int64_t N = d.dim(-1), rows = d.rows();
@@ -16,7 +16,7 @@ void op_rms_norm(const OpCtx& c) {
   for (int64_t r = b; r < e; ++r) {
     const float* xr = x + r * N;
     double sum = 0;
-    for (int64_t i = 0; i < N; ++i) sum += static_cast<double>(xr[i]) * xr[i];
+    for (int64_t i = 0; i < N; ++i) sum += static_cast<double>(xr[i] * xr[i]);
     const float mean = static_cast<float>(sum / N);
     const float scale = 1.0f / std::sqrt(mean + eps);
     for (int64_t i = 0; i < N; ++i) o[r * N + i] = xr[i] * scale;
