@@ -34,8 +34,7 @@ std::string chatml_default_system(std::string_view t) {
     if (e == std::string_view::npos) return {};
     std::string_view text = t.substr(b, e - b);
     // Only a literal: no Jinja expression or string concatenation inside.
-    if (contains(text, "{") || contains(text, "}") || contains(text, "'") ||
-        contains(text, "\"")) {
+    if (contains(text, "{") || contains(text, "}") || contains(text, "'") || contains(text, "\"")) {
       continue;
     }
     return std::string(text);

@@ -16,7 +16,7 @@ constexpr uint8_t kOutOfRange = 0x80;  // class value for positions outside the 
 class Matcher {
  public:
   Matcher(const std::vector<uint32_t>& cps, const std::vector<uint8_t>& cls, Span s)
-      : cps_(cps), cls_(cls), b_(s.begin), e_(s.end) {}
+      : cps_(cps), cls_(cls), e_(s.end) {}
 
   uint32_t cp(size_t i) const { return i < e_ ? cps_[i] : 0xFFFFFFFFu; }
   uint8_t cls(size_t i) const { return i < e_ ? cls_[i] : kOutOfRange; }
@@ -53,7 +53,7 @@ class Matcher {
  private:
   const std::vector<uint32_t>& cps_;
   const std::vector<uint8_t>& cls_;
-  size_t b_, e_;
+  size_t e_;
 };
 
 void split_gpt2(const std::vector<uint32_t>& cps, const std::vector<uint8_t>& cls, Span s,
@@ -107,7 +107,7 @@ void split_llama3(const std::vector<uint32_t>& cps, const std::vector<uint8_t>& 
     // \p{N}{1,max}
     if (m.number(i)) {
       size_t k = i;
-      while (m.number(k) && k - i < max_digits + 1) ++k;
+      while (m.number(k) && k - i < max_digits) ++k;
       out.push_back({i, k});
       i = k;
       continue;
@@ -186,8 +186,8 @@ Expected<PreConfig> pre_config_from_name(std::string_view name) {
   } else if (name == "smollm") {
     c.kind = PreKind::Smollm;
     c.clean_spaces = false;
-  } else if (name == "llama3" || name == "llama-v3" || name == "llama-bpe" ||
-             name == "falcon3" || name == "pixtral") {
+  } else if (name == "llama3" || name == "llama-v3" || name == "llama-bpe" || name == "falcon3" ||
+             name == "pixtral") {
     c.kind = PreKind::Llama3;
     c.ignore_merges = true;
     c.add_bos = true;
@@ -232,19 +232,13 @@ std::vector<std::string> pre_tokenize(PreKind kind, std::string_view text) {
   const size_t kUnbounded = static_cast<size_t>(-1);
 
   switch (kind) {
-    case PreKind::Gpt2:
-      pass([&](Span s) { split_gpt2(cps, cls, s, next); });
-      break;
+    case PreKind::Gpt2: pass([&](Span s) { split_gpt2(cps, cls, s, next); }); break;
     case PreKind::Smollm:
-      pass([&](Span s) { split_runs(s, is_num, 2, next); });
+      pass([&](Span s) { split_runs(s, is_num, 1, next); });
       pass([&](Span s) { split_gpt2(cps, cls, s, next); });
       break;
-    case PreKind::Llama3:
-      pass([&](Span s) { split_llama3(cps, cls, s, 3, next); });
-      break;
-    case PreKind::Qwen2:
-      pass([&](Span s) { split_llama3(cps, cls, s, 1, next); });
-      break;
+    case PreKind::Llama3: pass([&](Span s) { split_llama3(cps, cls, s, 3, next); }); break;
+    case PreKind::Qwen2: pass([&](Span s) { split_llama3(cps, cls, s, 1, next); }); break;
     case PreKind::Default: {
       auto is_punct = [&](size_t i) {
         const uint32_t c = cps[i];
@@ -270,4 +264,3 @@ std::vector<std::string> pre_tokenize(PreKind kind, std::string_view text) {
 }
 
 }  // namespace ember::tokenizer
-

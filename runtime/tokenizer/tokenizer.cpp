@@ -28,13 +28,13 @@ uint32_t attr_from_type(int64_t t) {
 // Token texts llama.cpp takes for the end-of-turn token when the file names none
 // (it picks whichever its hash map yields first; we take this list's order).
 constexpr std::string_view kEotTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-    "<|end_of_text|>", "<EOT>", "_<EOT>", "<end_of_utterance>",
+    "<|eot_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>",      "<|endoftext|>",
+    "<|end_of_text|>", "<EOT>",      "_<EOT>",  "<end_of_utterance>",
 };
 // Texts llama.cpp treats as end-of-generation.
 constexpr std::string_view kEogTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-    "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",   "<|endoftext|>",
+    "<|eom_id|>", "<EOT>",      "_<EOT>",  "<|end_of_text|>", "<end_of_utterance>",
 };
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
@@ -125,7 +125,8 @@ Status Tokenizer::load(const gguf::File& f) {
         model.c_str());
   }
   if (const gguf::Value* v = f.find("tokenizer.ggml.pre")) {
-    if (v->type != gguf::ValueType::STRING) return Error("tokenizer.ggml.pre is not a string");
+    if (v->type != gguf::ValueType::STRING)
+      return Status::Error("tokenizer.ggml.pre is not a string");
     pre_name_ = std::string(v->s);
   }
   if (kind_ == VocabKind::Bpe) {
@@ -148,15 +149,14 @@ Status Tokenizer::load(const gguf::File& f) {
   EMBER_ASSIGN_OR_RETURN(const gguf::Value* toks,
                          f.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING));
   const size_t n = toks->items.size();
-  if (n == 0) return Error("tokenizer.ggml.tokens is empty");
+  if (n == 0) return Status::Error("tokenizer.ggml.tokens is empty");
   if (n > static_cast<size_t>(INT32_MAX)) return Error("tokenizer.ggml.tokens has %zu entries", n);
 
   const gguf::Value* scores = f.find("tokenizer.ggml.scores");
   if (scores) {
-    if (scores->type != gguf::ValueType::ARRAY ||
-        (scores->elem_type != gguf::ValueType::FLOAT32 &&
-         scores->elem_type != gguf::ValueType::INT32)) {
-      return Error("tokenizer.ggml.scores must be an array of f32 or i32");
+    if (scores->type != gguf::ValueType::ARRAY || (scores->elem_type != gguf::ValueType::FLOAT32 &&
+                                                   scores->elem_type != gguf::ValueType::INT32)) {
+      return Status::Error("tokenizer.ggml.scores must be an array of f32 or i32");
     }
     if (scores->items.size() < n) {
       return Error("tokenizer.ggml.scores has %zu entries, fewer than the %zu tokens",
@@ -166,7 +166,7 @@ Status Tokenizer::load(const gguf::File& f) {
   const gguf::Value* types = f.find("tokenizer.ggml.token_type");
   if (types) {
     if (types->type != gguf::ValueType::ARRAY || types->elem_type != gguf::ValueType::INT32) {
-      return Error("tokenizer.ggml.token_type must be an array of i32");
+      return Status::Error("tokenizer.ggml.token_type must be an array of i32");
     }
     if (types->items.size() < n) {
       return Error("tokenizer.ggml.token_type has %zu entries, fewer than the %zu tokens",
@@ -229,12 +229,11 @@ Status Tokenizer::load(const gguf::File& f) {
     const char* key;
     TokenId* id;
   };
-  for (const IdKey& k : {IdKey{"tokenizer.ggml.bos_token_id", &bos_},
-                         IdKey{"tokenizer.ggml.eos_token_id", &eos_},
-                         IdKey{"tokenizer.ggml.eot_token_id", &eot_},
-                         IdKey{"tokenizer.ggml.eom_token_id", &eom_},
-                         IdKey{"tokenizer.ggml.unknown_token_id", &unk_},
-                         IdKey{"tokenizer.ggml.padding_token_id", &pad_}}) {
+  for (const IdKey& k :
+       {IdKey{"tokenizer.ggml.bos_token_id", &bos_}, IdKey{"tokenizer.ggml.eos_token_id", &eos_},
+        IdKey{"tokenizer.ggml.eot_token_id", &eot_}, IdKey{"tokenizer.ggml.eom_token_id", &eom_},
+        IdKey{"tokenizer.ggml.unknown_token_id", &unk_},
+        IdKey{"tokenizer.ggml.padding_token_id", &pad_}}) {
     if (!f.find(k.key)) continue;
     EMBER_ASSIGN_OR_RETURN(const uint64_t v, f.get_uint(k.key));
     if (v < n) {
@@ -248,8 +247,10 @@ Status Tokenizer::load(const gguf::File& f) {
   EMBER_ASSIGN_OR_RETURN(add_eos_, f.get_bool_or("tokenizer.ggml.add_eos_token", false));
   EMBER_ASSIGN_OR_RETURN(add_space_prefix_,
                          f.get_bool_or("tokenizer.ggml.add_space_prefix", add_space_prefix_));
-  if (add_bos_ && bos_ == kNoToken) return Error("add_bos_token is set but there is no BOS token");
-  if (add_eos_ && eos_ == kNoToken) return Error("add_eos_token is set but there is no EOS token");
+  if (add_bos_ && bos_ == kNoToken)
+    return Status::Error("add_bos_token is set but there is no BOS token");
+  if (add_eos_ && eos_ == kNoToken)
+    return Status::Error("add_eos_token is set but there is no EOS token");
 
   // End-of-turn / end-of-generation tokens found by text, as llama.cpp does; they are
   // made CONTROL so that they render and parse as special tokens.
@@ -279,8 +280,9 @@ Status Tokenizer::load(const gguf::File& f) {
       special_by_length_.push_back(static_cast<TokenId>(i));
     }
   }
-  std::stable_sort(special_by_length_.begin(), special_by_length_.end(),
-                   [&](TokenId a, TokenId b) { return tokens_[a].text.size() > tokens_[b].text.size(); });
+  std::stable_sort(special_by_length_.begin(), special_by_length_.end(), [&](TokenId a, TokenId b) {
+    return tokens_[a].text.size() > tokens_[b].text.size();
+  });
 
   if (const gguf::Value* v = f.find("tokenizer.chat_template")) {
     if (v->type == gguf::ValueType::STRING) chat_template_ = std::string(v->s);
@@ -409,8 +411,8 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<TokenId>& out) con
   };
   std::vector<Sym> syms;
   for (size_t off = 0; off < word.size();) {
-    const size_t len = std::min(word.size() - off,
-                                utf8_len_from_lead(static_cast<uint8_t>(word[off])));
+    const size_t len =
+        std::min(word.size() - off, utf8_len_from_lead(static_cast<uint8_t>(word[off])));
     const int idx = static_cast<int>(syms.size());
     syms.push_back({idx - 1, off + len == word.size() ? -1 : idx + 1, off, len});
     off += len;
@@ -475,8 +477,8 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<TokenId>& out) con
   };
   std::vector<Sym> syms;
   for (size_t off = 0; off < text.size();) {
-    const size_t len = std::min(text.size() - off,
-                                utf8_len_from_lead(static_cast<uint8_t>(text[off])));
+    const size_t len =
+        std::min(text.size() - off, utf8_len_from_lead(static_cast<uint8_t>(text[off])));
     const int idx = static_cast<int>(syms.size());
     syms.push_back({idx - 1, off + len == text.size() ? -1 : idx + 1, off, len});
     off += len;
@@ -592,7 +594,9 @@ std::string Tokenizer::decode(std::span<const TokenId> ids, DecodeOptions opt) c
 
 // ---- streaming -----------------------------------------------------------------------
 
-std::string StreamDecoder::push(TokenId id) { return push_bytes(tok_.token_to_piece(id, special_)); }
+std::string StreamDecoder::push(TokenId id) {
+  return push_bytes(tok_.token_to_piece(id, special_));
+}
 
 std::string StreamDecoder::push_bytes(std::string_view bytes) {
   held_.append(bytes);
@@ -603,9 +607,12 @@ std::string StreamDecoder::push_bytes(std::string_view bytes) {
     const auto b = static_cast<uint8_t>(held_[n - k]);
     if ((b & 0xC0) == 0x80) continue;
     size_t need = 1;
-    if ((b & 0xE0) == 0xC0) need = 2;
-    else if ((b & 0xF0) == 0xE0) need = 3;
-    else if ((b & 0xF8) == 0xF0) need = 4;
+    if ((b & 0xE0) == 0xC0)
+      need = 2;
+    else if ((b & 0xF0) == 0xE0)
+      need = 3;
+    else if ((b & 0xF8) == 0xF0)
+      need = 4;
     if (k < need) cut = n - k;  // an incomplete character: hold it back
     break;
   }

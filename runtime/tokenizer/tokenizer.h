@@ -131,7 +131,7 @@ class Tokenizer {
   std::vector<Token> tokens_;
   std::unordered_map<std::string, TokenId> text_to_id_;
   std::unordered_map<std::string, int> merge_ranks_;  // key: left + '\0' + right
-  std::vector<TokenId> special_by_length_;  // CONTROL/USER_DEFINED/UNKNOWN, longest first
+  std::vector<TokenId> special_by_length_;            // CONTROL/USER_DEFINED/UNKNOWN, longest first
   std::vector<TokenId> eog_ids_;
   std::vector<TokenId> byte_tokens_;  // SPM: <0xXX> ids (kNoToken when missing)
   TokenId bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, eom_ = kNoToken;

@@ -1,6 +1,7 @@
 // Unicode helpers for the tokenizer: UTF-8 <-> codepoints with llama.cpp's leniency, the
-// codepoint classes the pre-tokenizers test (\p{L}, \p{N}, \p{P}, White_Space), and the
-// GPT-2 byte <-> printable-codepoint mapping used by byte-level BPE vocabularies.
+// codepoint classes the pre-tokenizers test (\p{L}, \p{N}, \p{P}, White_Space; Unicode 15.1,
+// generated into unicode_tables.inc by scripts/gen_unicode_tables.py), and the GPT-2
+// byte <-> printable-codepoint mapping used by byte-level BPE vocabularies.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,8 @@ The vocabularies are trained here, deterministically, on the small corpus below:
   tiny_llama3.gguf    byte-level BPE (model gpt2), pre-tokenizer "llama-bpe", with a few
                       whole-word tokens that no merge reaches (exercises ignore_merges)
   tiny_qwen2.gguf     byte-level BPE (model gpt2), pre-tokenizer "qwen2"
+  tiny_gpt2.gguf      byte-level BPE (model gpt2), pre-tokenizer "gpt-2"
+  tiny_default.gguf   byte-level BPE (model gpt2), pre-tokenizer "default"
   tiny_spm.gguf       SentencePiece-style (model llama): scores, <0xXX> byte fallback,
                       add_space_prefix true (the default)
   tiny_spm_noprefix.gguf  the same vocabulary with add_space_prefix false
@@ -183,6 +185,10 @@ def main():
     write_bpe(os.path.join(OUT_DIR, "tiny_qwen2.gguf"), "qwen2",
               ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
               "<|endoftext|>", "<|im_end|>")
+    write_bpe(os.path.join(OUT_DIR, "tiny_gpt2.gguf"), "gpt-2",
+              ["<|endoftext|>"], "<|endoftext|>", "<|endoftext|>")
+    write_bpe(os.path.join(OUT_DIR, "tiny_default.gguf"), "default",
+              ["<|endoftext|>"], "<|endoftext|>", "<|endoftext|>")
     write_spm(os.path.join(OUT_DIR, "tiny_spm.gguf"), True)
     write_spm(os.path.join(OUT_DIR, "tiny_spm_noprefix.gguf"), False)
 

@@ -68,6 +68,8 @@ def base_cases():
         ("mixed_scripts", "English中文Русский日本語العربية".encode()),
         ("repeated_char", ("a" * 50 + " " + "!" * 20).encode()),
         ("long_word", "Pneumonoultramicroscopicsilicovolcanoconiosis antidisestablishmentarianism".encode()),
+        # Letters and digits assigned in Unicode 15 / 15.1 (CJK Ext H and I, Kawi digits).
+        ("unicode15", "\U00031350\U00031351 \U0002EBF0x \U00011F50\U00011F51 ok".encode()),
         ("control_chars", "tab\there\x01\x02bell\x07".encode()),
         ("invalid_utf8_lone_cont", b"abc\x80def"),
         ("invalid_utf8_truncated", b"caf\xc3"),

@@ -122,7 +122,9 @@ TEST_P(ForwardGolden, GreedyTokensAndLogitsMatchLlamaCpp) {
   std::printf("[ forward ] %s: %zu of %zu greedy tokens compared (%zu cases stopped at a near tie), "
               "largest |logit - llama.cpp| = %.5f\n",
               gf.golden.c_str(), compared, total, stopped_cases, worst);
-  if (gf.default_model) EXPECT_EQ(stopped_cases, 0u) << "every default-model case must be compared to the end";
+  if (gf.default_model) {
+    EXPECT_EQ(stopped_cases, 0u) << "every default-model case must be compared to the end";
+  }
 }
 
 std::vector<GoldenFile> golden_files() {

@@ -3,6 +3,7 @@
 // --no-special; BOS/EOS are added as the model asks.
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "runtime/gguf/gguf.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -11,6 +12,42 @@
 #include "tools/ember/json.h"
 
 namespace ember::cli {
+namespace {
+
+// A token's bytes for display: quoted, with \n \t \" \\ escaped and every byte that is
+// not part of a complete UTF-8 character (half of an emoji, say) written as \xNN.
+std::string show_piece(std::string_view p) {
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < p.size()) {
+    const auto b = static_cast<unsigned char>(p[i]);
+    size_t n = b < 0x80             ? 1
+               : (b & 0xE0) == 0xC0 ? 2
+               : (b & 0xF0) == 0xE0 ? 3
+               : (b & 0xF8) == 0xF0 ? 4
+                                    : 0;
+    bool whole = n > 0 && i + n <= p.size();
+    for (size_t k = 1; whole && k < n; ++k) {
+      whole = (static_cast<unsigned char>(p[i + k]) & 0xC0) == 0x80;
+    }
+    if (!whole) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", b);
+      out += buf;
+      i += 1;
+    } else if (n == 1) {
+      out += json_str(p.substr(i, 1)).substr(1, std::string::npos);
+      out.pop_back();  // json_str's closing quote
+      i += 1;
+    } else {
+      out.append(p.substr(i, n));
+      i += n;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
 
 int cmd_tokenize(int argc, char** argv) {
   std::string path, text;
@@ -36,7 +73,7 @@ int cmd_tokenize(int argc, char** argv) {
   const std::vector<tokenizer::TokenId> ids = (*tok)->encode(text, opt);
   if (pieces) {
     for (tokenizer::TokenId id : ids) {
-      std::printf("%6d %s\n", id, json_str((*tok)->token_to_piece(id, true)).c_str());
+      std::printf("%6d %s\n", id, show_piece((*tok)->token_to_piece(id, true)).c_str());
     }
   } else {
     std::string line;

@@ -16,6 +16,8 @@ struct Command {
 const Command kCommands[] = {
     {"info", ember::cli::cmd_info, "show a model's architecture, tokenizer and tensors"},
     {"run", ember::cli::cmd_run, "generate text from a prompt (--chat for a chat reply)"},
+    {"chat", ember::cli::cmd_chat, "interactive chat; the KV cache is kept across turns"},
+    {"graph", ember::cli::cmd_graph, "print the forward pass graph (--dump)"},
     {"tokenize", ember::cli::cmd_tokenize, "turn text into token ids with a model's tokenizer"},
 };
 

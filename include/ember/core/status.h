@@ -46,6 +46,7 @@ template <typename... Args>
 Status Error(const char* fmt, Args... args) {
   return Status::Error(strfmt(fmt, args...));
 }
+inline Status Error(const char* msg) { return Status::Error(msg); }
 inline Status Error(const std::string& msg) { return Status::Error(msg); }
 
 template <typename T>
