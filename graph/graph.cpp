@@ -275,8 +275,17 @@ EMBER_BINARY_OP(add, Add)
 EMBER_BINARY_OP(mul, Mul)
 EMBER_BINARY_OP(silu_mul, SiluMul)
 EMBER_BINARY_OP(get_rows, GetRows)
-EMBER_BINARY_OP(kv_write, KvWrite)
 #undef EMBER_BINARY_OP
+
+// The written cache keeps its pool's identity (layer, K or V), so later readers such as
+// attention, and backends that place pools per layer, see which pool it is.
+Value Builder::kv_write(Value x, Value cache) {
+  if (!usable({x, cache})) return Value();
+  Node n = node_of(OpKind::KvWrite, {x, cache});
+  n.attrs.layer = g_.nodes[cache.id()].attrs.layer;
+  n.attrs.kv_which = g_.nodes[cache.id()].attrs.kv_which;
+  return add_node(std::move(n));
+}
 
 Value Builder::rms_norm(Value x, float eps) {
   if (!usable({x})) return Value();

@@ -8,8 +8,10 @@ namespace {
 constexpr size_t kMaxCachedPlans = 4;
 }
 
-Expected<std::unique_ptr<Session>> Session::create(const Model& model, const SessionOptions& o) {
+Expected<std::unique_ptr<Session>> Session::create(const Model& model, const SessionOptions& opts) {
   const graph::ModelConfig& c = model.config();
+  SessionOptions o = opts;
+  if (o.n_ctx == 0) o.n_ctx = static_cast<int32_t>(std::min<int64_t>(4096, c.n_ctx_train));
   if (o.n_ctx < 1) return Error("context size must be positive (got %d)", o.n_ctx);
   if (o.n_ctx > c.n_ctx_train)
     return Error("context size %d is larger than the %lld positions the model was trained for", o.n_ctx,

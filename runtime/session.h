@@ -18,7 +18,8 @@ namespace ember::runtime {
 
 struct SessionOptions {
   int threads = 1;
-  int32_t n_ctx = 4096;      // positions the KV pool can hold (all sequences together)
+  int32_t n_ctx = 0;         // positions the KV pool can hold (all sequences together);
+                             // 0: min(4096, what the model was trained for)
   int32_t block_size = 16;   // tokens per KV block
   int32_t n_batch = 512;     // most tokens evaluated in one step (longer prompts are chunked)
 };

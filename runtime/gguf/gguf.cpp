@@ -16,6 +16,12 @@ constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as little-endian u32
 constexpr int kMaxDims = 4;              // ggml tensors have at most 4 dimensions
 constexpr int kMaxArrayDepth = 8;        // nested arrays deeper than this are refused
 constexpr uint64_t kMaxAlignment = 1u << 20;
+// Metadata values (keys plus array elements, nested ones included) one file may hold. Each
+// decoded Value takes sizeof(Value) = 80 bytes however small its encoding (1 byte for a u8 or
+// bool), so without a bound a hostile file decodes to ~80x its own size and a large one ends
+// in bad_alloc; this keeps the decoded metadata under ~700 MB. The largest real vocabularies
+// (~260k tokens with scores and types, plus merges) hold under 2M values.
+constexpr uint64_t kMaxValues = 1u << 23;
 
 bool mul_overflows(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_mul_overflow(a, b, out); }
 bool add_overflows(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_add_overflow(a, b, out); }
@@ -75,7 +81,8 @@ class Cursor {
   uint64_t pos_ = 0;
 };
 
-Status read_value(Cursor& c, ValueType type, Value* out, int depth, const std::string& key);
+Status read_value(Cursor& c, ValueType type, Value* out, int depth, const std::string& key,
+                  uint64_t* n_values);
 
 Status read_scalar(Cursor& c, ValueType type, Value* v) {
   v->type = type;
@@ -104,7 +111,9 @@ Status read_scalar(Cursor& c, ValueType type, Value* v) {
   return Status::Ok();
 }
 
-Status read_value(Cursor& c, ValueType type, Value* out, int depth, const std::string& key) {
+// `n_values` counts the values decoded so far, against kMaxValues.
+Status read_value(Cursor& c, ValueType type, Value* out, int depth, const std::string& key,
+                  uint64_t* n_values) {
   if (type != ValueType::ARRAY) return read_scalar(c, type, out);
   if (depth >= kMaxArrayDepth)
     return Error("key '%s': arrays nested deeper than %d levels at offset %llu", key.c_str(),
@@ -125,9 +134,15 @@ Status read_value(Cursor& c, ValueType type, Value* out, int depth, const std::s
                  "%llu remaining bytes can hold",
                  key.c_str(), (unsigned long long)at, (unsigned long long)count,
                  value_type_name(out->elem_type), (unsigned long long)c.remaining());
+  if (count > kMaxValues - *n_values)
+    return Error("key '%s': array at offset %llu has %llu elements, which takes the file past "
+                 "ember's limit of %llu metadata values",
+                 key.c_str(), (unsigned long long)at, (unsigned long long)count,
+                 (unsigned long long)kMaxValues);
+  *n_values += count;
   out->items.resize(count);
   for (uint64_t k = 0; k < count; ++k) {
-    Status st = read_value(c, out->elem_type, &out->items[k], depth + 1, key);
+    Status st = read_value(c, out->elem_type, &out->items[k], depth + 1, key, n_values);
     if (!st.ok()) return st.with_context(strfmt("key '%s' element %llu", key.c_str(), (unsigned long long)k));
   }
   return Status::Ok();
@@ -231,6 +246,11 @@ Status File::parse_all() {
     return Error("tensor count %llu at offset 8 is more than the file can hold",
                  (unsigned long long)n_tensors);
 
+  if (n_kv > kMaxValues)
+    return Error("metadata count %llu at offset 16 is more than ember's limit of %llu metadata values",
+                 (unsigned long long)n_kv, (unsigned long long)kMaxValues);
+  uint64_t n_values = n_kv;
+
   kvs_.resize(n_kv);
   std::unordered_set<std::string_view> seen_keys;
   for (uint64_t k = 0; k < n_kv; ++k) {
@@ -250,7 +270,7 @@ Status File::parse_all() {
     if (!valid_type(t))
       return Error("key '%s': unknown value type %u at offset %llu", kv.key.c_str(), t,
                    (unsigned long long)type_at);
-    st = read_value(c, static_cast<ValueType>(t), &kv.value, 0, kv.key);
+    st = read_value(c, static_cast<ValueType>(t), &kv.value, 0, kv.key, &n_values);
     if (!st.ok()) return st.with_context(strfmt("key '%s'", kv.key.c_str()));
   }
 

@@ -129,7 +129,7 @@ TEST_P(ForwardGolden, GreedyTokensAndLogitsMatchLlamaCpp) {
 
 std::vector<GoldenFile> golden_files() {
   return {
-      {"smollm2-135m-instruct-q4_1.json", true},
+      {"SmolLM2-135M-Instruct.Q4_1.json", true},
       {"tiny-llama-f32-gqa1.json", false},
       {"tiny-llama-f16-gqa4.json", false},
       {"tiny-llama-bf16-gqa8.json", false},

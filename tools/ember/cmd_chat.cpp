@@ -85,7 +85,7 @@ int cmd_chat(int argc, char** argv) {
     if (!gs.ok()) return fail("chat", gs.message());
     // The last sampled token is not in the cache yet. An end-of-turn token is re-added by the
     // template's text on the next turn; any other last token is fed now.
-    if (!st.hit_eog && st.last_token >= 0 && s.seq_len(seq) < so.n_ctx) {
+    if (!st.hit_eog && st.last_token >= 0 && s.seq_len(seq) < s.options().n_ctx) {
       std::vector<float> logits;
       int32_t last = st.last_token;
       if (Status e = s.eval(seq, std::span<const int32_t>(&last, 1), false, &logits); !e.ok())
@@ -93,7 +93,7 @@ int cmd_chat(int argc, char** argv) {
     }
     kv_text = full + reply;
     messages.push_back({"assistant", reply});
-    if (stats) print_stats(st, load_ms, so.threads);
+    if (stats) print_stats(st, load_ms, s);
   }
   return 0;
 }

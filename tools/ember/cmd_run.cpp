@@ -71,7 +71,7 @@ int cmd_run(int argc, char** argv) {
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::fputs("\n", stdout);
   if (!s.ok()) return fail("run", s.message());
-  if (!quiet) print_stats(st, load_ms, so.threads);
+  if (!quiet) print_stats(st, load_ms, **session);
   return 0;
 }
 

@@ -11,7 +11,7 @@ namespace ember::cli {
 void ModelFlags::declare(Args& a) {
   a.option("-m,--model", &model, "PATH", "GGUF model file (required)");
   a.option("-t,--threads", &threads, "N", "worker threads (default: all cores)");
-  a.option("-c,--ctx-size", &ctx, "N", "context size in tokens (default 4096)");
+  a.option("-c,--ctx-size", &ctx, "N", "context size in tokens (default: 4096 or the model's, if smaller)");
   a.option("-b,--batch-size", &batch, "N", "most tokens per forward step (default 512)");
   a.option("--kv-block", &block_size, "N", "tokens per KV cache block (default 16)");
 }
@@ -21,7 +21,7 @@ Status ModelFlags::to_options(runtime::SessionOptions* o) const {
   int64_t t = threads;
   if (t == 0) t = std::max(1u, std::thread::hardware_concurrency());
   if (t < 1 || t > 256) return Error("-t must be between 1 and 256 (got %lld)", (long long)threads);
-  if (ctx < 1 || ctx > (1 << 24)) return Error("-c must be between 1 and 16777216 (got %lld)", (long long)ctx);
+  if (ctx < 0 || ctx > (1 << 24)) return Error("-c must be between 1 and 16777216 (got %lld)", (long long)ctx);
   if (batch < 1 || batch > 8192) return Error("-b must be between 1 and 8192 (got %lld)", (long long)batch);
   if (block_size < 1 || block_size > 1024)
     return Error("--kv-block must be between 1 and 1024 (got %lld)", (long long)block_size);
@@ -70,12 +70,12 @@ std::unique_ptr<runtime::Model> load_model_or_report(const std::string& cmd, con
   return std::move(m).value();
 }
 
-void print_stats(const runtime::GenerationStats& st, double load_ms, int threads) {
-  std::fprintf(stderr, "\n\n[ember] threads %d | load %.1f ms | prompt %d tokens, %.1f ms, %.2f tok/s | "
-               "generated %d tokens, %.1f ms, %.2f tok/s | peak memory %.1f MiB\n",
-               threads, load_ms, st.n_prompt, st.prompt_ms, st.prompt_ms > 0 ? st.n_prompt * 1000.0 / st.prompt_ms : 0.0,
+void print_stats(const runtime::GenerationStats& st, double load_ms, runtime::Session& s) {
+  std::fprintf(stderr, "\n[ember] threads %d | load %.1f ms | prompt %d tokens, %.1f ms, %.2f tok/s | "
+               "generated %d tokens, %.1f ms, %.2f tok/s | kv cache %.1f MiB | peak memory %.1f MiB\n",
+               s.options().threads, load_ms, st.n_prompt, st.prompt_ms, st.prompt_ms > 0 ? st.n_prompt * 1000.0 / st.prompt_ms : 0.0,
                st.n_gen, st.gen_ms, st.gen_ms > 0 ? st.n_gen * 1000.0 / st.gen_ms : 0.0,
-               runtime::peak_rss_bytes() / 1048576.0);
+               s.kv().bytes() / 1048576.0, runtime::peak_rss_bytes() / 1048576.0);
 }
 
 }  // namespace ember::cli

@@ -15,7 +15,7 @@ namespace ember::cli {
 struct ModelFlags {
   std::string model;
   int64_t threads = 0;  // 0: all online cores
-  int64_t ctx = 4096;
+  int64_t ctx = 0;  // 0: min(4096, the model's training context)
   int64_t batch = 512;
   int64_t block_size = 16;
   void declare(Args& a);
@@ -34,6 +34,7 @@ struct SamplingFlags {
 std::unique_ptr<runtime::Model> load_model_or_report(const std::string& cmd, const std::string& path,
                                                      double* load_ms);
 
-void print_stats(const runtime::GenerationStats& st, double load_ms, int threads);
+// One line on stderr: load time, prompt and generation speed, KV cache size, peak memory.
+void print_stats(const runtime::GenerationStats& st, double load_ms, runtime::Session& s);
 
 }  // namespace ember::cli
