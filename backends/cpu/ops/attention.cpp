@@ -2,19 +2,33 @@
 #include <cstring>
 
 #include "backends/cpu/ops/ops.h"
+#include "kernels/cpu/attention/attention.h"
 #include "kernels/cpu/fp16.h"
 
 namespace ember::cpu {
 
 // Causal attention through the paged KV pool. Token t of sequence s at position p attends to
 // positions 0..p of s, reading each K/V row from its block (no gather into a contiguous copy).
-// GQA: query head h uses kv head h / (H / Hkv). q is rounded to f16 before q·k, as llama.cpp
-// does for an f16 cache; scores and the softmax are f32; the
-// probabilities are rounded to f16 (as llama.cpp's f16 V product does) and V accumulates in f32.
+// GQA: query head h uses kv head h / (H / Hkv).
+//
+// Numerics follow llama.cpp's (non-flash) CPU attention operation for operation, because
+// q8 activation quantisation downstream turns one-ulp differences here into visibly
+// different logits a few layers later:
+//  - q is rounded to f16; q·k and p·v are summed as an 8-lane, 4-accumulator FMA loop
+//    (element i -> accumulator (i % 32) / 8, lane i % 8), reduced pairwise;
+//  - scores are scaled, exp'd against the row max, and summed in f32 per 8-position chunk
+//    (reduced (l0+l4 + l2+l6) + (l1+l5 + l3+l7)) into a double;
+//  - probabilities are multiplied by (float)(1/sum) and rounded to f16 before the V product.
 size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache) {
   const int64_t max_ctx = cache.shape[0] * cache.shape[1];
-  return static_cast<size_t>(max_ctx) * sizeof(float) + static_cast<size_t>(q.shape[2]) * 2 * sizeof(float);
+  return (static_cast<size_t>(max_ctx) + static_cast<size_t>(q.shape[2]) * (1 + kernels::kAttnLanes)) * sizeof(float);
 }
+
+namespace {
+
+inline float round_f16(float x) { return kernels::fp16_to_f32(kernels::f32_to_fp16(x)); }
+
+}  // namespace
 
 void op_attention(const OpCtx& c) {
   const TensorDesc& q = *c.in_desc[0];
@@ -30,7 +44,8 @@ void op_attention(const OpCtx& c) {
   float* out = static_cast<float*>(c.out);
   float* scores = reinterpret_cast<float*>(c.thread_scratch);
   float* qf = scores + cache.shape[0] * B;
-  float* acc = qf + D;
+  float* lanes = qf + D;  // [kAttnLanes][D]
+  const kernels::AttentionKernels& k = kernels::attention_kernels();
 
   int64_t b, e;
   split_range(n * H, c.ith, c.nth, &b, &e);
@@ -38,29 +53,28 @@ void op_attention(const OpCtx& c) {
     const int64_t t = th / H, h = th % H, kvh = h / group;
     const int32_t s = kv.seq_of_token[t], p = kv.positions[t];
     const int32_t* blocks = kv.seq_blocks[s];
-    for (int64_t d = 0; d < D; ++d) qf[d] = kernels::fp16_to_f32(kernels::f32_to_fp16(qp[(t * H + h) * D + d]));
+    auto row = [&](const uint16_t* pool, int32_t j) {
+      return pool + ((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * D;
+    };
+    for (int64_t d = 0; d < D; ++d) qf[d] = round_f16(qp[(t * H + h) * D + d]);
+
     float mx = -INFINITY;
     for (int32_t j = 0; j <= p; ++j) {
-      const uint16_t* kr = kp + ((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * D;
-      float dot = 0;
-      for (int64_t d = 0; d < D; ++d) dot += qf[d] * kernels::fp16_to_f32(kr[d]);
-      scores[j] = dot * scale;
+      scores[j] = k.qk_dot(qf, row(kp, j), D) * scale;
       mx = scores[j] > mx ? scores[j] : mx;
     }
     double sum = 0;
-    for (int32_t j = 0; j <= p; ++j) {
-      scores[j] = std::exp(scores[j] - mx);
-      sum += scores[j];
+    for (int32_t j0 = 0; j0 <= p; j0 += 8) {
+      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int l = 0; l < 8 && j0 + l <= p; ++l) v[l] = scores[j0 + l] = std::exp(scores[j0 + l] - mx);
+      sum += static_cast<double>(((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])));
     }
     const float inv = static_cast<float>(1.0 / sum);
-    std::memset(acc, 0, sizeof(float) * D);
-    for (int32_t j = 0; j <= p; ++j) {
-      const uint16_t* vr = vp + ((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * D;
-      // llama.cpp multiplies V by the probabilities converted to f16.
-      const float w = kernels::fp16_to_f32(kernels::f32_to_fp16(scores[j] * inv));
-      for (int64_t d = 0; d < D; ++d) acc[d] += w * kernels::fp16_to_f32(vr[d]);
-    }
-    std::memcpy(out + (t * H + h) * D, acc, sizeof(float) * D);
+    for (int32_t j = 0; j <= p; ++j) scores[j] = round_f16(scores[j] * inv);
+
+    std::memset(lanes, 0, sizeof(float) * kernels::kAttnLanes * D);
+    for (int32_t j = 0; j <= p; ++j) k.pv_accumulate(lanes, j, scores[j], row(vp, j), D);
+    k.pv_reduce(lanes, out + (t * H + h) * D, D);
   }
 }
 

@@ -35,8 +35,9 @@ void op_rope(const OpCtx& c) {
         const int64_t i0 = a.rope_mode == RopeMode::NeoX ? i : 2 * i;
         const int64_t i1 = a.rope_mode == RopeMode::NeoX ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = xr[i0], x1 = xr[i1];
-        orow[i0] = x0 * cosv[i] - x1 * sinv[i];
-        orow[i1] = x0 * sinv[i] + x1 * cosv[i];
+        // Fused as llama.cpp's build (-march=native) fuses them.
+        orow[i0] = std::fma(x0, cosv[i], -(x1 * sinv[i]));
+        orow[i1] = std::fma(x0, sinv[i], x1 * cosv[i]);
       }
       for (int64_t i = n_rot; i < D; ++i) orow[i] = xr[i];
     }

@@ -1,7 +1,11 @@
 // ggml type id -> scalar kernels, for the CPU backend's dispatch.
 #include <cassert>
 
+#include <array>
+#include <iterator>
+
 #include "kernels/cpu/quant/quant.h"
+#include "kernels/cpu/quant/simd.h"
 
 namespace ember::kernels {
 
@@ -36,11 +40,29 @@ constexpr QuantTypeKernels kTable[] = {
 
 }  // namespace
 
+namespace {
+// The table with each dot product replaced by the best variant this CPU runs (simd.h).
+const QuantTypeKernels* dispatched_table() {
+  static const auto table = [] {
+    std::array<QuantTypeKernels, std::size(kTable)> t;
+    for (size_t i = 0; i < t.size(); ++i) {
+      t[i] = kTable[i];
+      if (t[i].vec_dot) t[i].vec_dot = select_vec_dot(t[i].type);
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+}  // namespace
+
 const QuantTypeKernels* find_quant_kernels(uint32_t type) {
-  for (const QuantTypeKernels& k : kTable)
-    if (k.type == type) return &k;
+  const QuantTypeKernels* t = dispatched_table();
+  for (size_t i = 0; i < std::size(kTable); ++i)
+    if (t[i].type == type) return &t[i];
   return nullptr;
 }
+
 
 size_t quant_row_bytes(const QuantTypeKernels& k, int64_t n) {
   assert(n >= 0 && n % k.block_elems == 0);

@@ -1,0 +1,62 @@
+#include <cmath>
+#include <functional>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cpu/attention/attention.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/fp16.h"
+
+namespace ember::kernels {
+namespace {
+
+// Pairwise reduction of 32 lane values in llama.cpp's order.
+inline float reduce32(const float* a, int64_t stride) {
+  float x[8];
+  for (int l = 0; l < 8; ++l)
+    x[l] = (a[l * stride] + a[(16 + l) * stride]) + (a[(8 + l) * stride] + a[(24 + l) * stride]);
+  const float t0 = x[0] + x[4], t1 = x[1] + x[5], t2 = x[2] + x[6], t3 = x[3] + x[7];
+  return (t0 + t1) + (t2 + t3);
+}
+
+float qk_dot_scalar(const float* q, const uint16_t* k, int64_t D) {
+  float lanes[kAttnLanes];
+  std::memset(lanes, 0, sizeof lanes);
+  for (int64_t d = 0; d < D; ++d) lanes[d % kAttnLanes] = std::fma(q[d], fp16_to_f32(k[d]), lanes[d % kAttnLanes]);
+  return reduce32(lanes, 1);
+}
+
+void pv_accumulate_scalar(float* lanes, int64_t j, float p, const uint16_t* v, int64_t D) {
+  float* row = lanes + (j % kAttnLanes) * D;
+  for (int64_t d = 0; d < D; ++d) row[d] = std::fma(p, fp16_to_f32(v[d]), row[d]);
+}
+
+void pv_reduce_scalar(const float* lanes, float* out, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) out[d] = reduce32(lanes + d, D);
+}
+
+}  // namespace
+
+const AttentionKernels& attention_kernels_scalar() {
+  static const AttentionKernels k{"scalar", qk_dot_scalar, pv_accumulate_scalar, pv_reduce_scalar};
+  return k;
+}
+
+const AttentionKernels& attention_kernels() {
+  static const AttentionKernels& chosen = [] {
+    const bool verbose = std::getenv("EMBER_VERBOSE") && std::strcmp(std::getenv("EMBER_VERBOSE"), "0") != 0;
+#if defined(__x86_64__)
+    if (cpu_features().x86_avx2_fma_f16c()) {
+      if (verbose) std::fprintf(stderr, "ember: attention: avx2\n");
+      return std::ref(attention_kernels_avx2());
+    }
+    if (verbose) std::fprintf(stderr, "ember: attention: avx2 declined (the CPU lacks avx2/fma/f16c)\n");
+#endif
+    if (verbose) std::fprintf(stderr, "ember: attention: scalar\n");
+    return std::ref(attention_kernels_scalar());
+  }();
+  return chosen;
+}
+
+}  // namespace ember::kernels

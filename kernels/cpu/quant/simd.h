@@ -1,0 +1,36 @@
+// SIMD variants of the dot products in quant.h, and the dispatch that picks one.
+//
+// Each weight type has an ordered list of candidates, best first; a candidate accepts when
+// the CPU has its instruction set. The first that accepts runs; the scalar kernel in
+// vec_dot.cpp is always last, and is the oracle every variant is tested against.
+// EMBER_VERBOSE=1 prints, once per type, which kernel was chosen and why the others declined.
+//
+// The AVX2 variants keep llama.cpp's arithmetic structure (integer block sums in 8 lanes,
+// one fused multiply-add per block into 8 f32 lane accumulators, then the same horizontal
+// reduction), so their results are bit-identical to llama.cpp's on the same CPU.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/quant/quant.h"
+
+namespace ember::kernels {
+
+struct VecDotCandidate {
+  const char* isa;           // "avx2", "scalar"
+  bool (*cpu_has)();         // does this CPU run it?
+  VecDotFn fn;
+};
+
+// Candidates for a weight type (best first, scalar last); count in *n. nullptr if none.
+const VecDotCandidate* vec_dot_candidates(uint32_t type, int* n);
+// The first candidate the CPU accepts; logs the choice when EMBER_VERBOSE is set.
+VecDotFn select_vec_dot(uint32_t type);
+
+#if defined(__x86_64__)
+float vec_dot_q4_0_q8_0_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q4_1_q8_1_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0_q8_0_avx2(int64_t n, const void* w, const void* a);
+#endif
+
+}  // namespace ember::kernels

@@ -1,0 +1,124 @@
+// Every SIMD kernel against its scalar reference, at block edges (1, 2, 3 blocks, one past a
+// 4-block unroll, the model's 576 and 1536). The attention variants must be bit-identical
+// to the scalar ones (same operations in the same order); the dot products may differ only
+// by float summation order. Skips, visibly, where the CPU lacks the ISA.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/attention/attention.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/quant/quant.h"
+#include "kernels/cpu/quant/simd.h"
+
+namespace ember::kernels {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// Random weight blocks with sane f16 scales: quantise random floats with the activation
+// quantiser of a same-layout type, then overwrite the scale fields with small values.
+std::vector<uint8_t> random_blocks(uint32_t type, int64_t n, uint32_t seed) {
+  const QuantTypeKernels* k = find_quant_kernels(type);
+  std::vector<uint8_t> out(quant_row_bytes(*k, n));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> sc(0.001f, 0.05f);
+  for (uint8_t& b : out) b = static_cast<uint8_t>(byte(rng));
+  for (int64_t blk = 0; blk < n / k->block_elems; ++blk) {
+    uint8_t* p = out.data() + blk * k->block_bytes;
+    const uint16_t d = f32_to_fp16(sc(rng)), m = f32_to_fp16(-sc(rng));
+    std::memcpy(p, &d, 2);
+    if (type == kTypeQ4_1) std::memcpy(p + 2, &m, 2);
+  }
+  return out;
+}
+
+bool have_avx2() { return cpu_features().x86_avx2_fma_f16c(); }
+
+class VecDotSimd : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
+  const uint32_t type = GetParam();
+  int n_cand = 0;
+  const VecDotCandidate* cands = vec_dot_candidates(type, &n_cand);
+  ASSERT_GT(n_cand, 0);
+  ASSERT_STREQ(cands[n_cand - 1].isa, "scalar") << "the scalar kernel must be the last candidate";
+  const VecDotFn scalar = cands[n_cand - 1].fn;
+  const QuantTypeKernels* k = find_quant_kernels(type);
+  const QuantTypeKernels* a = find_quant_kernels(k->act_type);
+  int tested = 0;
+  for (int c = 0; c + 1 < n_cand; ++c) {
+    if (!cands[c].cpu_has()) {
+      std::printf("[  SKIPPED ] %s variant: this CPU lacks it\n", cands[c].isa);
+      continue;
+    }
+    for (int64_t n : {32, 64, 96, 160, 576, 1536}) {
+      SCOPED_TRACE(std::string(cands[c].isa) + " n=" + std::to_string(n));
+      std::vector<uint8_t> w = random_blocks(type, n, static_cast<uint32_t>(n));
+      std::vector<float> x = random_floats(static_cast<size_t>(n), 7u + static_cast<uint32_t>(n));
+      std::vector<uint8_t> act(quant_row_bytes(*a, n));
+      a->quantize_act(x.data(), act.data(), n);
+      const float ref = scalar(n, w.data(), act.data());
+      const float got = cands[c].fn(n, w.data(), act.data());
+      // Both sum the same exact per-block integer products with one f32 scaling each;
+      // only the order of the f32 additions differs.
+      std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+      k->dequantize(w.data(), wf.data(), n);
+      a->dequantize(act.data(), af.data(), n);
+      double mag = 0;
+      for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(wf[i]) * af[i]);
+      EXPECT_NEAR(got, ref, 1e-5 * mag + 1e-6);
+    }
+    ++tested;
+  }
+  if (n_cand == 1) GTEST_SKIP() << "type " << type << " has no SIMD variant on this architecture";
+  if (tested == 0) GTEST_SKIP() << "no SIMD variant of type " << type << " runs on this CPU";
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0));
+
+TEST(AttentionSimd, Avx2IsBitIdenticalToScalar) {
+#if defined(__x86_64__)
+  if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+  const AttentionKernels& s = attention_kernels_scalar();
+  const AttentionKernels& v = attention_kernels_avx2();
+  for (int64_t D : {32, 64, 128}) {
+    SCOPED_TRACE("D=" + std::to_string(D));
+    std::vector<float> q = random_floats(static_cast<size_t>(D), 1);
+    for (float& x : q) x = fp16_to_f32(f32_to_fp16(x));
+    const int64_t positions = 77;  // not a multiple of 32: exercises every lane row
+    std::vector<uint16_t> kv(static_cast<size_t>(positions * D));
+    std::vector<float> src = random_floats(kv.size(), 2);
+    for (size_t i = 0; i < kv.size(); ++i) kv[i] = f32_to_fp16(src[i]);
+    std::vector<float> ls(static_cast<size_t>(kAttnLanes * D), 0.0f), lv = ls;
+    std::vector<float> p = random_floats(static_cast<size_t>(positions), 3, 0.1f);
+    for (int64_t j = 0; j < positions; ++j) {
+      const uint16_t* row = kv.data() + j * D;
+      const float a = s.qk_dot(q.data(), row, D), b = v.qk_dot(q.data(), row, D);
+      ASSERT_EQ(std::memcmp(&a, &b, 4), 0) << "qk_dot at position " << j << ": " << a << " vs " << b;
+      s.pv_accumulate(ls.data(), j, p[j], row, D);
+      v.pv_accumulate(lv.data(), j, p[j], row, D);
+    }
+    std::vector<float> os(static_cast<size_t>(D)), ov(static_cast<size_t>(D));
+    s.pv_reduce(ls.data(), os.data(), D);
+    v.pv_reduce(lv.data(), ov.data(), D);
+    EXPECT_EQ(std::memcmp(os.data(), ov.data(), os.size() * 4), 0);
+  }
+#else
+  GTEST_SKIP() << "no AVX2 variant on this architecture";
+#endif
+}
+
+}  // namespace
+}  // namespace ember::kernels
