@@ -1,5 +1,8 @@
 #include "kernels/cpu/cpu_features.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -11,14 +14,27 @@ namespace {
 CpuFeatures detect() {
   CpuFeatures f;
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  f.avx2 = __builtin_cpu_supports("avx2");
-  f.fma = __builtin_cpu_supports("fma");
-  f.f16c = __builtin_cpu_supports("f16c");
-  f.avx512f = __builtin_cpu_supports("avx512f");
-  f.avx512bw = __builtin_cpu_supports("avx512bw");
-  f.avx512vl = __builtin_cpu_supports("avx512vl");
-  f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+  // cpuid leaf 1 (ecx) and leaf 7 (ebx, ecx), gated on the OS saving the vector state.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = (c >> 27) & 1;
+  unsigned xcr0 = 0;
+  if (osxsave) {
+    unsigned hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0), "=d"(hi) : "c"(0));
+  }
+  const bool ymm = osxsave && (xcr0 & 0x6) == 0x6;
+  const bool zmm = ymm && (xcr0 & 0xe0) == 0xe0;
+  f.fma = ymm && ((c >> 12) & 1);
+  f.f16c = ymm && ((c >> 29) & 1);
+  unsigned a7 = 0, b7 = 0, c7 = 0, d7 = 0;
+  if (__get_cpuid_count(7, 0, &a7, &b7, &c7, &d7)) {
+    f.avx2 = ymm && ((b7 >> 5) & 1);
+    f.avx512f = zmm && ((b7 >> 16) & 1);
+    f.avx512bw = zmm && ((b7 >> 30) & 1);
+    f.avx512vl = zmm && ((b7 >> 31) & 1);
+    f.avx512vnni = zmm && ((c7 >> 11) & 1);
+  }
 #elif defined(__aarch64__)
   f.neon = true;
 #if defined(__linux__)
