@@ -18,7 +18,10 @@ std::string desc_string(const TensorDesc& d) {
   std::string s = dtype_name(d.dtype);
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   s += "[";
-  for (int i = 0; i < d.rank; ++i) s += (i ? "," : "") + std::to_string(d.shape[i]);
+  for (int i = 0; i < d.rank; ++i) {
+    if (i) s += ',';
+    s += std::to_string(d.shape[i]);
+  }
   return s + "]";
 }
 

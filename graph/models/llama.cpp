@@ -35,7 +35,10 @@ Expected<OpGraph> build_llama(const ModelConfig& c, const WeightSource& ws, cons
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     b.set_label(p + "attn");
-    Value h = b.mul(b.rms_norm(x, c.rms_eps), W(p + "attn_norm.weight"));
+    // One node-creating call per statement: argument evaluation order is unspecified, and
+    // the node order (and so the printed graph) must not depend on the compiler.
+    Value h = b.rms_norm(x, c.rms_eps);
+    h = b.mul(h, W(p + "attn_norm.weight"));
     Value q = b.matmul(h, W(p + "attn_q.weight"));
     Value k = b.matmul(h, W(p + "attn_k.weight"));
     Value v = b.matmul(h, W(p + "attn_v.weight"));
@@ -49,22 +52,27 @@ Expected<OpGraph> build_llama(const ModelConfig& c, const WeightSource& ws, cons
     k = b.rope(b.reshape(k, {n, Hkv, D}), positions, static_cast<int>(c.n_rot), mode, c.rope_freq_base,
                c.rope_freq_scale);
     Value kc = b.kv_write(k, b.kv_cache(static_cast<int>(l), 0, step.kv_blocks, step.block_size, Hkv, D));
-    Value vc = b.kv_write(b.reshape(v, {n, Hkv, D}),
-                          b.kv_cache(static_cast<int>(l), 1, step.kv_blocks, step.block_size, Hkv, D));
+    v = b.reshape(v, {n, Hkv, D});
+    Value vc = b.kv_write(v, b.kv_cache(static_cast<int>(l), 1, step.kv_blocks, step.block_size, Hkv, D));
     Value a = b.attention(q, kc, vc, scale);
-    x = b.add(x, b.matmul(a, W(p + "attn_output.weight")));
+    a = b.matmul(a, W(p + "attn_output.weight"));
+    x = b.add(x, a);
 
     b.set_label(p + "ffn");
-    h = b.mul(b.rms_norm(x, c.rms_eps), W(p + "ffn_norm.weight"));
+    h = b.rms_norm(x, c.rms_eps);
+    h = b.mul(h, W(p + "ffn_norm.weight"));
     Value g = b.matmul(h, W(p + "ffn_gate.weight"));
     Value u = b.matmul(h, W(p + "ffn_up.weight"));
-    x = b.add(x, b.matmul(b.silu_mul(g, u), W(p + "ffn_down.weight")));
+    Value m = b.silu_mul(g, u);
+    m = b.matmul(m, W(p + "ffn_down.weight"));
+    x = b.add(x, m);
     if (!missing.ok()) return missing;
   }
 
   b.set_label("output");
   x = b.get_rows(x, out_rows);
-  x = b.mul(b.rms_norm(x, c.rms_eps), W("output_norm.weight"));
+  x = b.rms_norm(x, c.rms_eps);
+  x = b.mul(x, W("output_norm.weight"));
   Value out_w = c.tied_embeddings ? tok_embd : W("output.weight");
   b.output(b.matmul(x, out_w));
   if (!missing.ok()) return missing;

@@ -115,7 +115,9 @@ std::string ChatTemplate::format_chat(const std::vector<ChatMessage>& messages,
           out += "[INST] " + trim(content) + " [/INST]";
           first_user = false;
         } else if (m.role == "assistant") {
-          out += " " + trim(m.content) + " </s>";
+          out += ' ';
+          out += trim(m.content);
+          out += " </s>";
           first_user = false;
         }
       }

@@ -885,8 +885,13 @@ INSTANTIATE_TEST_SUITE_P(GqaAndThreads, CpuAttention,
                          ::testing::Values(AttnParam{1, 4, 2}, AttnParam{2, 4, 2}, AttnParam{1, 6, 2},
                                            AttnParam{2, 6, 2}, AttnParam{1, 3, 3}, AttnParam{2, 3, 1}),
                          [](const ::testing::TestParamInfo<AttnParam>& i) {
-                           return "t" + std::to_string(i.param.threads) + "_H" + std::to_string(i.param.H) +
-                                  "_Hkv" + std::to_string(i.param.Hkv);
+                           std::string name = "t";
+                           name += std::to_string(i.param.threads);
+                           name += "_H";
+                           name += std::to_string(i.param.H);
+                           name += "_Hkv";
+                           name += std::to_string(i.param.Hkv);
+                           return name;
                          });
 
 TEST(CpuAttention, NeedsAKvLayoutAndBoundPools) {

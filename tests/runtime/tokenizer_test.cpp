@@ -173,7 +173,10 @@ std::vector<TokenId> ids_of(const Json& a) {
 
 std::string show(const std::vector<TokenId>& v) {
   std::string s;
-  for (TokenId id : v) s += (s.empty() ? "" : " ") + std::to_string(id);
+  for (TokenId id : v) {
+    if (!s.empty()) s += ' ';
+    s += std::to_string(id);
+  }
   return "[" + s + "]";
 }
 

@@ -77,7 +77,10 @@ int cmd_tokenize(int argc, char** argv) {
     }
   } else {
     std::string line;
-    for (tokenizer::TokenId id : ids) line += (line.empty() ? "" : " ") + std::to_string(id);
+    for (tokenizer::TokenId id : ids) {
+      if (!line.empty()) line += ' ';
+      line += std::to_string(id);
+    }
     std::printf("%s\n", line.c_str());
   }
   return 0;
