@@ -19,141 +19,18 @@
 #include "runtime/tokenizer/chat.h"
 #include "runtime/tokenizer/pretokenize.h"
 #include "runtime/tokenizer/unicode.h"
+#include "support/json.h"
 #include "support/test_support.h"
 
 namespace ember::tokenizer {
 namespace {
 
-// ---- a small JSON reader, enough for the golden files --------------------------------
-
-struct Json {
-  enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
-  bool b = false;
-  double num = 0;
-  std::string str;
-  std::vector<Json> arr;
-  std::map<std::string, Json> obj;
-
-  const Json& operator[](const std::string& k) const {
-    static const Json kNull;
-    auto it = obj.find(k);
-    return it == obj.end() ? kNull : it->second;
-  }
-};
-
-class JsonParser {
- public:
-  explicit JsonParser(const std::string& s) : s_(s) {}
-  bool parse(Json& out) {
-    ok_ = true;
-    value(out);
-    ws();
-    return ok_ && p_ == s_.size();
-  }
-
- private:
-  void ws() {
-    while (p_ < s_.size() && std::strchr(" \t\r\n", s_[p_])) ++p_;
-  }
-  bool eat(char c) {
-    ws();
-    if (p_ < s_.size() && s_[p_] == c) {
-      ++p_;
-      return true;
-    }
-    return false;
-  }
-  void value(Json& v) {
-    ws();
-    if (p_ >= s_.size()) {
-      ok_ = false;
-      return;
-    }
-    const char c = s_[p_];
-    if (c == '{') {
-      v.kind = Json::Object;
-      ++p_;
-      if (eat('}')) return;
-      do {
-        Json key;
-        ws();
-        string(key);
-        if (!eat(':')) ok_ = false;
-        value(v.obj[key.str]);
-      } while (ok_ && eat(','));
-      if (!eat('}')) ok_ = false;
-    } else if (c == '[') {
-      v.kind = Json::Array;
-      ++p_;
-      if (eat(']')) return;
-      do {
-        v.arr.emplace_back();
-        value(v.arr.back());
-      } while (ok_ && eat(','));
-      if (!eat(']')) ok_ = false;
-    } else if (c == '"') {
-      string(v);
-    } else if (s_.compare(p_, 4, "true") == 0) {
-      v.kind = Json::Bool, v.b = true, p_ += 4;
-    } else if (s_.compare(p_, 5, "false") == 0) {
-      v.kind = Json::Bool, v.b = false, p_ += 5;
-    } else if (s_.compare(p_, 4, "null") == 0) {
-      v.kind = Json::Null, p_ += 4;
-    } else {
-      v.kind = Json::Number;
-      size_t used = 0;
-      v.num = std::stod(s_.substr(p_, 32), &used);
-      p_ += used;
-    }
-  }
-  void string(Json& v) {
-    v.kind = Json::String;
-    if (p_ >= s_.size() || s_[p_] != '"') {
-      ok_ = false;
-      return;
-    }
-    ++p_;
-    while (p_ < s_.size() && s_[p_] != '"') {
-      char c = s_[p_++];
-      if (c != '\\') {
-        v.str.push_back(c);
-        continue;
-      }
-      const char e = s_[p_++];
-      switch (e) {
-        case 'n': v.str.push_back('\n'); break;
-        case 't': v.str.push_back('\t'); break;
-        case 'r': v.str.push_back('\r'); break;
-        case 'b': v.str.push_back('\b'); break;
-        case 'f': v.str.push_back('\f'); break;
-        case 'u': {
-          uint32_t cp = std::stoul(s_.substr(p_, 4), nullptr, 16);
-          p_ += 4;
-          if (cp >= 0xD800 && cp < 0xDC00 && s_.compare(p_, 2, "\\u") == 0) {
-            const uint32_t lo = std::stoul(s_.substr(p_ + 2, 4), nullptr, 16);
-            p_ += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          }
-          append_utf8(cp, v.str);
-          break;
-        }
-        default: v.str.push_back(e);
-      }
-    }
-    ++p_;
-  }
-
-  const std::string& s_;
-  size_t p_ = 0;
-  bool ok_ = true;
-};
+using test::Json;
 
 Json load_json(const std::string& rel) {
-  const std::string path = test::data_path(rel);
-  const std::string text = test::read_text(path);
   Json j;
-  EXPECT_FALSE(text.empty()) << "missing golden file " << path;
-  EXPECT_TRUE(JsonParser(text).parse(j)) << "malformed JSON in " << path;
+  std::string err;
+  EXPECT_TRUE(test::load_json(test::data_path(rel), &j, &err)) << err;
   return j;
 }
 
