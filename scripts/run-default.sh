@@ -10,5 +10,5 @@ model="${EMBER_MODEL_DIR:-$here/models}/SmolLM2-135M-Instruct.Q4_1.gguf"
 "$here/build/release/tools/ember" info "$model" | head -n 8
 echo
 "$here/build/release/tools/ember" run -m "$model" --chat \
-  --system "You are a helpful assistant." -p "What is the capital of France?" \
+  --system "You are a helpful AI assistant." -p "What is the capital of France?" \
   --temp 0 -n 64 "$@"

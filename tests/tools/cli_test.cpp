@@ -35,9 +35,13 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
-Result ember(const std::string& args) {
-  const std::string out = tmp_dir() + "/out", err = tmp_dir() + "/err";
-  const std::string cmd = std::string(EMBER_BINARY_DIR) + "/tools/ember " + args + " >" + out + " 2>" + err + " </dev/null";
+Result ember(const std::string& args, const std::string& stdin_text = "") {
+  const std::string out = tmp_dir() + "/out", err = tmp_dir() + "/err", in = tmp_dir() + "/in";
+  {
+    std::ofstream f(in, std::ios::binary);
+    f << stdin_text;
+  }
+  const std::string cmd = std::string(EMBER_BINARY_DIR) + "/tools/ember " + args + " >" + out + " 2>" + err + " <" + in;
   int st = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -152,6 +156,27 @@ TEST(Cli, RunGeneratesOnTinyModel) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("hello", 0), 0u);
   EXPECT_NE(r.err.find("generated"), std::string::npos);
+}
+
+// `ember chat` keeps the KV cache across turns: the second turn evaluates only the text the
+// template adds (the end of the first reply, the new user turn, the assistant header), not
+// the whole conversation again.
+TEST(Cli, ChatReusesTheKvCacheAcrossTurns) {
+  const std::string model = test::default_model_path();
+  ASSERT_FALSE(model.empty()) << "the default model is missing: run scripts/fetch-model.sh";
+  Result r = ember("chat -m " + quote(model) + " --temp 0 -t 2 -n 24 --stats --system 'You are a helpful AI assistant.'",
+                   "What is the capital of France?\nAnd of Germany?\n\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<int> prompts;
+  std::regex re("prompt ([0-9]+) tokens");
+  for (auto it = std::sregex_iterator(r.err.begin(), r.err.end(), re); it != std::sregex_iterator(); ++it)
+    prompts.push_back(std::stoi((*it)[1]));
+  ASSERT_EQ(prompts.size(), 2u) << r.err;
+  EXPECT_NE(r.out.find("Paris"), std::string::npos) << r.out;
+  // Turn 1 holds the system and user turns (27 tokens); a re-evaluation of the whole
+  // conversation in turn 2 would take more than that again.
+  EXPECT_LT(prompts[1], prompts[0]) << r.err;
+  EXPECT_LT(prompts[1], 24) << r.err;
 }
 
 // Peak RSS of `ember run` on the default model stays under file size + KV cache + 100 MiB,
