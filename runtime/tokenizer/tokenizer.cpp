@@ -1,5 +1,7 @@
 #include "runtime/tokenizer/tokenizer.h"
 
+#include "ember/core/log.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <queue>
@@ -132,10 +134,8 @@ Status Tokenizer::load(const gguf::File& f) {
   if (kind_ == VocabKind::Bpe) {
     EMBER_ASSIGN_OR_RETURN(pre_, pre_config_from_name(pre_name_));
     if (pre_name_.empty()) {
-      std::fprintf(stderr,
-                   "ember: warning: %s has no tokenizer.ggml.pre; using the 'default' "
-                   "pre-tokenizer (generation quality may suffer)\n",
-                   f.path().c_str());
+      warn("%s has no tokenizer.ggml.pre; using the 'default' pre-tokenizer (generation quality may suffer)",
+           f.path().c_str());
     }
     add_space_prefix_ = false;
   } else {
@@ -239,8 +239,7 @@ Status Tokenizer::load(const gguf::File& f) {
     if (v < n) {
       *k.id = static_cast<TokenId>(v);
     } else {
-      std::fprintf(stderr, "ember: warning: %s = %llu is outside the vocabulary (%zu); ignored\n",
-                   k.key, static_cast<unsigned long long>(v), n);
+      warn("%s = %llu is outside the vocabulary (%zu); ignored", k.key, static_cast<unsigned long long>(v), n);
     }
   }
   EMBER_ASSIGN_OR_RETURN(add_bos_, f.get_bool_or("tokenizer.ggml.add_bos_token", pre_.add_bos));
