@@ -59,6 +59,7 @@ struct KvLayout {
   const int32_t* positions = nullptr;     // [n_tokens]
   std::vector<const int32_t*> seq_blocks; // per sequence: its block table
   std::vector<int32_t> seq_n_blocks;      // per sequence: block table length
+  std::vector<int32_t> seq_step_tokens;   // per sequence: how many of this step's tokens are its
 };
 
 struct InputBinding {

@@ -79,6 +79,7 @@ Status Session::step(std::span<const BatchToken> batch, std::vector<float>* logi
   seq_map_.clear();
   layout_.seq_blocks.clear();
   layout_.seq_n_blocks.clear();
+  layout_.seq_step_tokens.assign(seqs_.size(), 0);
 
   // Validate everything before touching the KV pool.
   for (int64_t t = 0; t < n; ++t) {
@@ -95,6 +96,7 @@ Status Session::step(std::span<const BatchToken> batch, std::vector<float>* logi
     int32_t s = batch[t].seq;
     if (next[s] < 0) next[s] = seqs_[s].n_tokens;
     positions_.push_back(next[s]++);
+    layout_.seq_step_tokens[s]++;
   }
   for (size_t s = 0; s < seqs_.size(); ++s)
     if (next[s] >= 0 && next[s] > opts_.n_ctx)

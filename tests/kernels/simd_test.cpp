@@ -93,27 +93,29 @@ TEST(AttentionSimd, Avx2IsBitIdenticalToScalar) {
   if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
   const AttentionKernels& s = attention_kernels_scalar();
   const AttentionKernels& v = attention_kernels_avx2();
-  for (int64_t D : {32, 64, 128}) {
-    SCOPED_TRACE("D=" + std::to_string(D));
-    std::vector<float> q = random_floats(static_cast<size_t>(D), 1);
-    for (float& x : q) x = fp16_to_f32(f32_to_fp16(x));
-    const int64_t positions = 77;  // not a multiple of 32: exercises every lane row
-    std::vector<uint16_t> kv(static_cast<size_t>(positions * D));
-    std::vector<float> src = random_floats(kv.size(), 2);
-    for (size_t i = 0; i < kv.size(); ++i) kv[i] = f32_to_fp16(src[i]);
-    std::vector<float> ls(static_cast<size_t>(kAttnLanes * D), 0.0f), lv = ls;
-    std::vector<float> p = random_floats(static_cast<size_t>(positions), 3, 0.1f);
-    for (int64_t j = 0; j < positions; ++j) {
-      const uint16_t* row = kv.data() + j * D;
-      const float a = s.qk_dot(q.data(), row, D), b = v.qk_dot(q.data(), row, D);
-      ASSERT_EQ(std::memcmp(&a, &b, 4), 0) << "qk_dot at position " << j << ": " << a << " vs " << b;
-      s.pv_accumulate(ls.data(), j, p[j], row, D);
-      v.pv_accumulate(lv.data(), j, p[j], row, D);
+  for (int accs : {1, 4}) {  // tinyBLAS's one accumulator (batches), ggml dot's four (decode)
+    for (int64_t D : {8, 24, 32, 64, 128}) {
+      SCOPED_TRACE("accs=" + std::to_string(accs) + " D=" + std::to_string(D));
+      std::vector<float> q = random_floats(static_cast<size_t>(D), 1);
+      for (float& x : q) x = fp16_to_f32(f32_to_fp16(x));
+      const int64_t positions = 77;  // not a multiple of 8 or 32: exercises every lane row
+      std::vector<uint16_t> kv(static_cast<size_t>(positions * D));
+      std::vector<float> src = random_floats(kv.size(), 2);
+      for (size_t i = 0; i < kv.size(); ++i) kv[i] = f32_to_fp16(src[i]);
+      std::vector<float> ls(static_cast<size_t>(kAttnLanes * D), 0.0f), lv = ls;
+      std::vector<float> p = random_floats(static_cast<size_t>(positions), 3, 0.1f);
+      for (int64_t j = 0; j < positions; ++j) {
+        const uint16_t* row = kv.data() + j * D;
+        const float a = s.qk_dot(q.data(), row, D, accs), b = v.qk_dot(q.data(), row, D, accs);
+        ASSERT_EQ(std::memcmp(&a, &b, 4), 0) << "qk_dot at position " << j << ": " << a << " vs " << b;
+        s.pv_accumulate(ls.data(), j, p[j], row, D, accs);
+        v.pv_accumulate(lv.data(), j, p[j], row, D, accs);
+      }
+      std::vector<float> os(static_cast<size_t>(D)), ov(static_cast<size_t>(D));
+      s.pv_reduce(ls.data(), os.data(), D, accs);
+      v.pv_reduce(lv.data(), ov.data(), D, accs);
+      EXPECT_EQ(std::memcmp(os.data(), ov.data(), os.size() * 4), 0);
     }
-    std::vector<float> os(static_cast<size_t>(D)), ov(static_cast<size_t>(D));
-    s.pv_reduce(ls.data(), os.data(), D);
-    v.pv_reduce(lv.data(), ov.data(), D);
-    EXPECT_EQ(std::memcmp(os.data(), ov.data(), os.size() * 4), 0);
   }
 #else
   GTEST_SKIP() << "no AVX2 variant on this architecture";

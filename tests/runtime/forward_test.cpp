@@ -3,25 +3,24 @@
 // then 64 greedy tokens are generated one step at a time. Every greedy token must equal
 // llama.cpp's, and the recorded top-10 logits must agree within kLogitTolerance.
 //
-// Why a tolerance, and why this one. ember reproduces llama.cpp's arithmetic where it
-// matters: activations are quantised to q8 bit for bit, the AVX2 dot products and the
-// attention sums add in llama.cpp's lane order, rope fuses like llama.cpp's build. On short
-// prompts ember's logits then equal llama.cpp's exactly (e.g. "The capital of France is":
-// 17.344099 both). What still differs is llama.cpp's vectorised expf in softmax and the
-// llamafile/tinyBLAS kernels it switches to for some batched products; q8 re-quantisation
-// after every layer amplifies those one-ulp differences. llama.cpp moves by more than
-// that itself when only its batching changes: the goldens record its batched-vs-one-token
-// spread (sequential_last_pos_max_abs_diff), up to 0.77 on these prompts at logits near 25.
-// The differences are absolute noise, not proportional to the logit, so the bound is
-// absolute, per model: measured with teacher forcing, the largest is 0.97 on the default
-// model (long prompts, late steps; llama.cpp's own batch-vs-token spread over prompt
-// positions reaches 2.0) and 0.21 on the tiny K-quant models (0.005 on f32/f16). A wrong
-// op (rope, a norm, a quantised dot) moves logits by several units and fails at once.
+// Why a tolerance, and why this one. ember reproduces llama.cpp's arithmetic wherever it
+// can without copying llama.cpp's code: activations are quantised to q8 bit for bit, the
+// AVX2 dot products and attention sums add in llama.cpp's lane order (one or four
+// accumulators, as llama.cpp picks per step), rope fuses like llama.cpp's build. What is
+// left is llama.cpp's own vectorised expf in silu and softmax: substituting llama.cpp's
+// ggml_vec_swiglu_f32 and ggml_vec_soft_max_f32 (loaded from its library in a debug build,
+// not in ember) makes all 640 greedy tokens and every recorded logit of the default model
+// equal, bit for bit. With libm's expf, one-ulp differences in silu now and then flip a q8
+// rounding, and the 30 layers amplify it: measured with teacher forcing, the largest logit
+// difference is 1.13 on the default model (llama.cpp's own batch-vs-token spread over
+// prompt positions reaches 2.0) and 0.21 on the tiny K-quant models (0.005 on f32/f16).
+// The bound is absolute, per model; a wrong op (rope, a norm, a quantised dot) moves
+// logits by several units and fails at once.
 //
 // Greedy tokens are compared under teacher forcing (llama.cpp's token is fed next, so one
 // disagreement does not hide the rest). A disagreement fails the test unless llama.cpp's
-// own margin between its first and second choice is below kNearTie — a choice llama.cpp
-// itself flips between batch sizes. Every disagreement is printed with its margin.
+// own margin between its first and second choice is below kNearTie; at most 5% may differ.
+// Every disagreement is printed with its margin.
 #include <algorithm>
 #include <cmath>
 #include <gtest/gtest.h>
@@ -133,7 +132,7 @@ TEST_P(ForwardGolden, GreedyTokensAndLogitsMatchLlamaCpp) {
 
 std::vector<GoldenFile> golden_files() {
   return {
-      {"SmolLM2-135M-Instruct.Q4_1.json", true, 1.0f},
+      {"SmolLM2-135M-Instruct.Q4_1.json", true, 1.25f},
       {"tiny-llama-f32-gqa1.json", false, 0.25f},
       {"tiny-llama-f16-gqa4.json", false, 0.25f},
       {"tiny-llama-bf16-gqa8.json", false, 0.25f},

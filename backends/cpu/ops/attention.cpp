@@ -14,8 +14,12 @@ namespace ember::cpu {
 // Numerics follow llama.cpp's (non-flash) CPU attention operation for operation, because
 // q8 activation quantisation downstream turns one-ulp differences here into visibly
 // different logits a few layers later:
-//  - q is rounded to f16; q·k and p·v are summed as an 8-lane, 4-accumulator FMA loop
-//    (element i -> accumulator (i % 32) / 8, lane i % 8), reduced pairwise;
+//  - q is rounded to f16; q·k and p·v are FMA sums of 8-lane accumulators, whose number
+//    depends on the step as in llama.cpp: a sequence stepping one token (decode) goes
+//    through ggml's f16 dot, 4 accumulators (element i -> accumulator (i % 32) / 8,
+//    lane i % 8); a sequence stepping two or more tokens goes through llamafile's tinyBLAS
+//    gemm, one accumulator (element i -> lane i % 8), for each of its tokens. Checked
+//    against llama.cpp's dumped kq/kqv, bit for bit;
 //  - scores are scaled, exp'd against the row max, and summed in f32 per 8-position chunk
 //    (reduced (l0+l4 + l2+l6) + (l1+l5 + l3+l7)) into a double;
 //  - probabilities are multiplied by (float)(1/sum) and rounded to f16 before the V product.
@@ -53,6 +57,11 @@ void op_attention(const OpCtx& c) {
     const int64_t t = th / H, h = th % H, kvh = h / group;
     const int32_t s = kv.seq_of_token[t], p = kv.positions[t];
     const int32_t* blocks = kv.seq_blocks[s];
+    // The summation llama.cpp would use for this sequence's step: its own token count, so a
+    // sequence decoding inside a larger batch is summed exactly as when it decodes alone.
+    // (tinyBLAS declines dot lengths that are not a multiple of 8; ggml's dot takes those.)
+    const int32_t seq_tokens = static_cast<size_t>(s) < kv.seq_step_tokens.size() ? kv.seq_step_tokens[s] : static_cast<int32_t>(n);
+    const int accs = seq_tokens >= 2 && D % 8 == 0 ? 1 : 4;
     auto row = [&](const uint16_t* pool, int32_t j) {
       return pool + ((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * D;
     };
@@ -60,7 +69,7 @@ void op_attention(const OpCtx& c) {
 
     float mx = -INFINITY;
     for (int32_t j = 0; j <= p; ++j) {
-      scores[j] = k.qk_dot(qf, row(kp, j), D) * scale;
+      scores[j] = k.qk_dot(qf, row(kp, j), D, accs) * scale;
       mx = scores[j] > mx ? scores[j] : mx;
     }
     double sum = 0;
@@ -72,9 +81,9 @@ void op_attention(const OpCtx& c) {
     const float inv = static_cast<float>(1.0 / sum);
     for (int32_t j = 0; j <= p; ++j) scores[j] = round_f16(scores[j] * inv);
 
-    std::memset(lanes, 0, sizeof(float) * kernels::kAttnLanes * D);
-    for (int32_t j = 0; j <= p; ++j) k.pv_accumulate(lanes, j, scores[j], row(vp, j), D);
-    k.pv_reduce(lanes, out + (t * H + h) * D, D);
+    std::memset(lanes, 0, sizeof(float) * 8 * accs * D);
+    for (int32_t j = 0; j <= p; ++j) k.pv_accumulate(lanes, j, scores[j], row(vp, j), D, accs);
+    k.pv_reduce(lanes, out + (t * H + h) * D, D, accs);
   }
 }
 

@@ -11,8 +11,12 @@
 namespace ember::kernels {
 namespace {
 
-// Pairwise reduction of 32 lane values in llama.cpp's order.
-inline float reduce32(const float* a, int64_t stride) {
+// Reduction of the 8 * accs lane values a[l * stride] in llama.cpp's order.
+inline float reduce(const float* a, int64_t stride, int accs) {
+  if (accs == 1) {
+    return ((a[0] + a[4 * stride]) + (a[2 * stride] + a[6 * stride])) +
+           ((a[stride] + a[5 * stride]) + (a[3 * stride] + a[7 * stride]));
+  }
   float x[8];
   for (int l = 0; l < 8; ++l)
     x[l] = (a[l * stride] + a[(16 + l) * stride]) + (a[(8 + l) * stride] + a[(24 + l) * stride]);
@@ -20,20 +24,21 @@ inline float reduce32(const float* a, int64_t stride) {
   return (t0 + t1) + (t2 + t3);
 }
 
-float qk_dot_scalar(const float* q, const uint16_t* k, int64_t D) {
+float qk_dot_scalar(const float* q, const uint16_t* k, int64_t D, int accs) {
+  const int n = 8 * accs;
   float lanes[kAttnLanes];
   std::memset(lanes, 0, sizeof lanes);
-  for (int64_t d = 0; d < D; ++d) lanes[d % kAttnLanes] = std::fma(q[d], fp16_to_f32(k[d]), lanes[d % kAttnLanes]);
-  return reduce32(lanes, 1);
+  for (int64_t d = 0; d < D; ++d) lanes[d % n] = std::fma(q[d], fp16_to_f32(k[d]), lanes[d % n]);
+  return reduce(lanes, 1, accs);
 }
 
-void pv_accumulate_scalar(float* lanes, int64_t j, float p, const uint16_t* v, int64_t D) {
-  float* row = lanes + (j % kAttnLanes) * D;
+void pv_accumulate_scalar(float* lanes, int64_t j, float p, const uint16_t* v, int64_t D, int accs) {
+  float* row = lanes + (j % (8 * accs)) * D;
   for (int64_t d = 0; d < D; ++d) row[d] = std::fma(p, fp16_to_f32(v[d]), row[d]);
 }
 
-void pv_reduce_scalar(const float* lanes, float* out, int64_t D) {
-  for (int64_t d = 0; d < D; ++d) out[d] = reduce32(lanes + d, D);
+void pv_reduce_scalar(const float* lanes, float* out, int64_t D, int accs) {
+  for (int64_t d = 0; d < D; ++d) out[d] = reduce(lanes + d, D, accs);
 }
 
 }  // namespace
