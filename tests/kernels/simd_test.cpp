@@ -1,10 +1,11 @@
 // Every SIMD kernel against its scalar reference, at block edges (1, 2, 3 blocks, one past a
-// 4-block unroll, the model's 576 and 1536). The attention variants must be bit-identical
+// 4-block unroll, model widths; ragged f16/bf16 tails). The attention variants must be bit-identical
 // to the scalar ones (same operations in the same order); the dot products may differ only
 // by float summation order. Skips, visibly, where the CPU lacks the ISA.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -26,25 +27,52 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
-// Random weight blocks with sane f16 scales: quantise random floats with the activation
-// quantiser of a same-layout type, then overwrite the scale fields with small values.
+// Random weight blocks with sane scales: random bytes, then the f16 scale fields (d, and m or
+// dmin where the type has one) overwritten with small values at their offsets in the block.
+// f16/bf16 rows are random normal values instead.
 std::vector<uint8_t> random_blocks(uint32_t type, int64_t n, uint32_t seed) {
   const QuantTypeKernels* k = find_quant_kernels(type);
   std::vector<uint8_t> out(quant_row_bytes(*k, n));
+  if (type == kTypeF16 || type == kTypeBF16) {
+    const std::vector<float> v = random_floats(static_cast<size_t>(n), seed);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t h = type == kTypeF16 ? f32_to_fp16(v[i]) : f32_to_bf16(v[i]);
+      std::memcpy(out.data() + 2 * i, &h, 2);
+    }
+    return out;
+  }
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> sc(0.001f, 0.05f);
   for (uint8_t& b : out) b = static_cast<uint8_t>(byte(rng));
+  // Offset of d, and of the second f16 field (-1: none) and its sign.
+  size_t d_at = 0;
+  int second_at = -1;
+  float second_sign = 1.0f;
+  switch (type) {
+    case kTypeQ4_1: case kTypeQ5_1: second_at = 2; second_sign = -1.0f; break;  // m
+    case kTypeQ4_K: case kTypeQ5_K: second_at = 2; break;                       // dmin
+    case kTypeQ6_K: d_at = offsetof(BlockQ6_K, d); break;
+    default: break;
+  }
   for (int64_t blk = 0; blk < n / k->block_elems; ++blk) {
     uint8_t* p = out.data() + blk * k->block_bytes;
-    const uint16_t d = f32_to_fp16(sc(rng)), m = f32_to_fp16(-sc(rng));
-    std::memcpy(p, &d, 2);
-    if (type == kTypeQ4_1) std::memcpy(p + 2, &m, 2);
+    const uint16_t d = f32_to_fp16(sc(rng)), m = f32_to_fp16(second_sign * sc(rng));
+    std::memcpy(p + d_at, &d, 2);
+    if (second_at >= 0) std::memcpy(p + second_at, &m, 2);
   }
   return out;
 }
 
-bool have_avx2() { return cpu_features().x86_avx2_fma_f16c(); }
+// Row lengths at block edges: 1, 2, 3 blocks, one past a 4-block unroll, and real model widths;
+// for f16/bf16 also tails around the 32-element step.
+std::vector<int64_t> edge_lengths(int64_t block_elems) {
+  if (block_elems == 1) return {1, 7, 31, 32, 33, 64, 100, 576, 1536};
+  if (block_elems == kQK_K) return {256, 512, 768, 1280, 1536, 2304};
+  return {32, 64, 96, 160, 576, 1536};
+}
+
+[[maybe_unused]] bool have_avx2() { return cpu_features().x86_avx2_fma_f16c(); }
 
 class VecDotSimd : public ::testing::TestWithParam<uint32_t> {};
 
@@ -63,7 +91,7 @@ TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
       std::printf("[  SKIPPED ] %s variant: this CPU lacks it\n", cands[c].isa);
       continue;
     }
-    for (int64_t n : {32, 64, 96, 160, 576, 1536}) {
+    for (int64_t n : edge_lengths(k->block_elems)) {
       SCOPED_TRACE(std::string(cands[c].isa) + " n=" + std::to_string(n));
       std::vector<uint8_t> w = random_blocks(type, n, static_cast<uint32_t>(n));
       std::vector<float> x = random_floats(static_cast<size_t>(n), 7u + static_cast<uint32_t>(n));
@@ -86,7 +114,8 @@ TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
   if (tested == 0) GTEST_SKIP() << "no SIMD variant of type " << type << " runs on this CPU";
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0));
+INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ5_0, kTypeQ5_1,
+                                                          kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16));
 
 TEST(AttentionSimd, Avx2IsBitIdenticalToScalar) {
 #if defined(__x86_64__)

@@ -84,7 +84,7 @@ size_t after_name(const std::vector<uint8_t>& b, const std::string& name) {
 }
 
 TEST(Cli, HelpOnEverySubcommand) {
-  for (const char* cmd : {"info", "tokenize", "run", "chat", "graph"}) {
+  for (const char* cmd : {"info", "tokenize", "run", "chat", "graph", "bench"}) {
     Result r = ember(std::string(cmd) + " --help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.out.find("usage: ember"), std::string::npos) << cmd;

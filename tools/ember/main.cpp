@@ -18,6 +18,7 @@ const Command kCommands[] = {
     {"run", ember::cli::cmd_run, "generate text from a prompt (--chat for a chat reply)"},
     {"chat", ember::cli::cmd_chat, "interactive chat; the KV cache is kept across turns"},
     {"graph", ember::cli::cmd_graph, "print the forward pass graph (--dump)"},
+    {"bench", ember::cli::cmd_bench, "measure prompt (pp) and generation (tg) speed, like llama-bench"},
     {"tokenize", ember::cli::cmd_tokenize, "turn text into token ids with a model's tokenizer"},
 };
 
