@@ -5,6 +5,7 @@
 // lacks the ISA.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -116,18 +117,24 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
 
 INSTANTIATE_TEST_SUITE_P(Types, DotRows, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0));
 
-// The dispatched choice reproduces the dot product the quant dispatch picked for the type.
-TEST(DotRowsDispatch, MatchesPerRowDispatch) {
+// The dispatched choice is the first candidate this CPU runs that twins the per-row dot product
+// the quant dispatch picked for the type; none when no candidate twins it (say the per-row
+// dispatch chose an arithmetic the multi-row kernels do not follow), so the matmul loops it.
+TEST(DotRowsDispatch, TwinsPerRowDispatch) {
   for (uint32_t type : {kTypeQ4_0, kTypeQ4_1, kTypeQ8_0}) {
+    SCOPED_TRACE("type " + std::to_string(type));
     const VecDotRowsFn f = find_vec_dot_rows(type);
-    ASSERT_NE(f, nullptr) << "type " << type;
+    const VecDotFn per_row = find_quant_kernels(type)->vec_dot;
     int n = 0;
     const VecDotRowsCandidate* c = vec_dot_rows_candidates(type, &n);
     int chosen = 0;
-    while (chosen < n && !c[chosen].cpu_has()) ++chosen;
-    ASSERT_LT(chosen, n);
-    EXPECT_EQ(c[chosen].fn, f) << "type " << type;
-    EXPECT_EQ(c[chosen].same_as, find_quant_kernels(type)->vec_dot) << "type " << type;
+    while (chosen < n && !(c[chosen].cpu_has() && c[chosen].same_as == per_row)) ++chosen;
+    if (chosen == n) {
+      EXPECT_EQ(f, nullptr);
+      std::printf("[  NOTE    ] type %u: no multi-row kernel twins the per-row dot product in use\n", type);
+    } else {
+      EXPECT_EQ(f, c[chosen].fn) << c[chosen].isa;
+    }
   }
   EXPECT_EQ(find_vec_dot_rows(kTypeQ4_K), nullptr);
   EXPECT_EQ(find_vec_dot_rows(kTypeF32), nullptr);

@@ -1,11 +1,15 @@
 #include "backends/cpu/ops/ops.h"
+#include "kernels/cpu/gemm/gemm.h"
 #include "kernels/cpu/quant/quant.h"
 
 namespace ember::cpu {
 
 // y[M,N] = x[M,K] · w[N,K]ᵀ. Phase 1 converts the activation rows once into the weight type's
 // activation format (q8_0, q8_1, q8_K, f16, ...); phase 2 splits the weight rows across
-// threads, so every weight byte is read once per step whatever M is.
+// threads, so every weight byte is read once per step whatever M is. With M >= 2 and a
+// multi-row kernel for the type (kernels/cpu/gemm), each weight row meets 4 activation rows
+// per call, so its blocks are decoded once per 4 rows; the results are bit-identical to the
+// per-row dot products (same float operations per output), so M never changes a value.
 size_t matmul_scratch_bytes(const Node&, const TensorDesc& x, const TensorDesc& w) {
   const kernels::QuantTypeKernels* k = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
   if (!k || k->act_type == kernels::kTypeF32) return 0;
@@ -47,8 +51,27 @@ void op_matmul(const OpCtx& c) {
   split_range(N, c.ith, c.nth, &nb, &ne);
   // Blocks of weight rows stay in cache while every activation row passes over them.
   constexpr int64_t kRowBlock = 16;
+  constexpr int64_t kActRows = 4;
+  const kernels::VecDotRowsFn rows_dot =
+      M >= 2 ? kernels::find_vec_dot_rows(static_cast<uint32_t>(w.dtype)) : nullptr;
   for (int64_t n0 = nb; n0 < ne; n0 += kRowBlock) {
     const int64_t n1 = n0 + kRowBlock < ne ? n0 + kRowBlock : ne;
+    if (rows_dot) {
+      kernels::DotRowsArgs p;
+      p.n = K;
+      p.a_stride = act_row;
+      p.y_stride = N;
+      for (int64_t m0 = 0; m0 < M; m0 += kActRows) {
+        p.a = act + m0 * act_row;
+        p.rows = M - m0 < kActRows ? M - m0 : kActRows;
+        for (int64_t n = n0; n < n1; ++n) {
+          p.w = wb + n * w_row;
+          p.y = y + m0 * N + n;
+          rows_dot(p);
+        }
+      }
+      continue;
+    }
     for (int64_t m = 0; m < M; ++m) {
       const uint8_t* a = act + m * act_row;
       float* yr = y + m * N;

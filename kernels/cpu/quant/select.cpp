@@ -14,29 +14,47 @@ bool always() { return true; }
 
 struct TypeCandidates {
   uint32_t type;
-  VecDotCandidate list[2];
+  VecDotCandidate list[3];
   int n;
 };
 
 const TypeCandidates kCandidates[] = {
 #if defined(__x86_64__)
-    {kTypeQ4_0, {{"avx2", has_avx2, vec_dot_q4_0_q8_0_avx2}, {"scalar", always, vec_dot_q4_0_q8_0}}, 2},
-    {kTypeQ4_1, {{"avx2", has_avx2, vec_dot_q4_1_q8_1_avx2}, {"scalar", always, vec_dot_q4_1_q8_1}}, 2},
-    {kTypeQ8_0, {{"avx2", has_avx2, vec_dot_q8_0_q8_0_avx2}, {"scalar", always, vec_dot_q8_0_q8_0}}, 2},
+#define EMBER_AVX2_THEN_SCALAR(type, name) \
+  {type, {{"avx2", has_avx2, name##_avx2}, {"scalar", always, name}}, 2}
+#else
+#define EMBER_AVX2_THEN_SCALAR(type, name) {type, {{"scalar", always, name}, {}}, 1}
 #endif
+    EMBER_AVX2_THEN_SCALAR(kTypeQ4_1, vec_dot_q4_1_q8_1),
+    EMBER_AVX2_THEN_SCALAR(kTypeQ8_0, vec_dot_q8_0_q8_0),
+    EMBER_AVX2_THEN_SCALAR(kTypeQ5_0, vec_dot_q5_0_q8_0),
+    EMBER_AVX2_THEN_SCALAR(kTypeQ5_1, vec_dot_q5_1_q8_1),
+#if defined(__x86_64__)
+    // llama.cpp's AVX2 build repacks q4_0 and q4_K weights 8 rows at a time (when the row count
+    // allows) and then scales each block's whole integer sum; "avx2-x8" follows that arithmetic,
+    // "avx2" that of its plain vec_dot (used for other row counts) — see simd.h.
+    // q4_0: "avx2-x8" is listed after "avx2" (so never chosen, but tested) until the multi-row
+    // kernels of kernels/cpu/gemm have an x8 twin; with it first, they decline themselves.
+    {kTypeQ4_0,
+     {{"avx2", has_avx2, vec_dot_q4_0_q8_0_avx2},
+      {"avx2-x8", has_avx2, vec_dot_q4_0_q8_0_x8_avx2},
+      {"scalar", always, vec_dot_q4_0_q8_0}},
+     3},
+    {kTypeQ4_K,
+     {{"avx2-x8", has_avx2, vec_dot_q4_K_q8_K_x8_avx2},
+      {"avx2", has_avx2, vec_dot_q4_K_q8_K_avx2},
+      {"scalar", always, vec_dot_q4_K_q8_K}},
+     3},
+#else
+    EMBER_AVX2_THEN_SCALAR(kTypeQ4_0, vec_dot_q4_0_q8_0),
+    EMBER_AVX2_THEN_SCALAR(kTypeQ4_K, vec_dot_q4_K_q8_K),
+#endif
+    EMBER_AVX2_THEN_SCALAR(kTypeQ5_K, vec_dot_q5_K_q8_K),
+    EMBER_AVX2_THEN_SCALAR(kTypeQ6_K, vec_dot_q6_K_q8_K),
+    EMBER_AVX2_THEN_SCALAR(kTypeF16, vec_dot_f16_f16),
+    EMBER_AVX2_THEN_SCALAR(kTypeBF16, vec_dot_bf16_bf16),
+#undef EMBER_AVX2_THEN_SCALAR
     {kTypeF32, {{"scalar", always, vec_dot_f32_f32}, {}}, 1},
-    {kTypeF16, {{"scalar", always, vec_dot_f16_f16}, {}}, 1},
-    {kTypeBF16, {{"scalar", always, vec_dot_bf16_bf16}, {}}, 1},
-#if !defined(__x86_64__)
-    {kTypeQ4_0, {{"scalar", always, vec_dot_q4_0_q8_0}, {}}, 1},
-    {kTypeQ4_1, {{"scalar", always, vec_dot_q4_1_q8_1}, {}}, 1},
-    {kTypeQ8_0, {{"scalar", always, vec_dot_q8_0_q8_0}, {}}, 1},
-#endif
-    {kTypeQ5_0, {{"scalar", always, vec_dot_q5_0_q8_0}, {}}, 1},
-    {kTypeQ5_1, {{"scalar", always, vec_dot_q5_1_q8_1}, {}}, 1},
-    {kTypeQ4_K, {{"scalar", always, vec_dot_q4_K_q8_K}, {}}, 1},
-    {kTypeQ5_K, {{"scalar", always, vec_dot_q5_K_q8_K}, {}}, 1},
-    {kTypeQ6_K, {{"scalar", always, vec_dot_q6_K_q8_K}, {}}, 1},
 };
 
 bool verbose() {

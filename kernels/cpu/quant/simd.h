@@ -31,6 +31,22 @@ VecDotFn select_vec_dot(uint32_t type);
 float vec_dot_q4_0_q8_0_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q4_1_q8_1_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_avx2(int64_t n, const void* w, const void* a);
+// avx2_more.cpp
+// q4_0 as llama.cpp's AVX2 build computes it for weights it repacks 8 rows at a time (every
+// matmul whose row count is a multiple of 8): one f32 accumulator, one fused multiply-add of
+// each block's integer sum.
+float vec_dot_q4_0_q8_0_x8_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q5_1_q8_1_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q4_K_q8_K_avx2(int64_t n, const void* w, const void* a);
+// q4_K as llama.cpp's AVX2 build computes it for weights it repacks 8 rows at a time (every
+// matmul whose row count is a multiple of 8): one integer sum per super-block and row, scaled
+// by d and dmin into two f32 accumulators, subtracted at the end.
+float vec_dot_q4_K_q8_K_x8_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q5_K_q8_K_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a);
 #endif
 
 }  // namespace ember::kernels

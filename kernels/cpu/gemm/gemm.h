@@ -1,0 +1,62 @@
+// Multi-row dot products for the CPU matmul's prefill path: one weight row against several
+// activation rows, so a weight block is decoded (nibbles unpacked, scales widened) once for all
+// of them instead of once per row.
+//
+// Exactness contract: output r is bit-identical to the single-row dot product the quant
+// dispatch picks on the same CPU (simd.h), i.e. vec_dot(n, w, a + r * a_stride). Each output
+// keeps its own accumulator and sees exactly the same float operations in the same order;
+// only the integer decoding of the weight block is shared. So switching between the two
+// paths never changes a result bit.
+//
+// Each weight type has an ordered list of candidates, best first, and a scalar one last that
+// simply loops the scalar per-row dot product. EMBER_VERBOSE=1 logs the choice once per type.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/quant/quant.h"
+
+namespace ember::kernels {
+
+// One weight row against `rows` activation rows.
+struct DotRowsArgs {
+  int64_t n = 0;             // elements per row, a multiple of the weight block size
+  const void* w = nullptr;   // [n] one weight row (whole blocks)
+  const uint8_t* a = nullptr;  // [rows][a_stride bytes] activation rows in the weight's act type
+  size_t a_stride = 0;       // bytes between activation rows (>= the row's size)
+  int64_t rows = 0;          // activation rows, >= 1 (any count; groups of 4 inside)
+  float* y = nullptr;        // y[r * y_stride] = dot(w, activation row r)
+  int64_t y_stride = 0;      // floats between outputs of successive activation rows
+};
+
+using VecDotRowsFn = void (*)(const DotRowsArgs& p);
+
+struct VecDotRowsCandidate {
+  const char* isa;     // "avx2", "scalar"
+  bool (*cpu_has)();   // does this CPU run it?
+  VecDotRowsFn fn;
+  VecDotFn same_as;    // the per-row dot product whose results it reproduces bit for bit
+};
+
+// Candidates for a weight type id (best first, scalar last); count in *n. nullptr if none.
+const VecDotRowsCandidate* vec_dot_rows_candidates(uint32_t type, int* n);
+// The first candidate that this CPU runs and that reproduces the per-row dot product the quant
+// dispatch picked (same_as == find_quant_kernels(type)->vec_dot); chosen once per type and
+// logged when EMBER_VERBOSE is set. nullptr when there is none: callers then loop that per-row
+// dot product, so the two paths never disagree.
+VecDotRowsFn find_vec_dot_rows(uint32_t type);
+
+// Scalar: the scalar per-row dot product (quant.h) once per activation row.
+void vec_dot_rows_q4_0_q8_0(const DotRowsArgs& p);
+void vec_dot_rows_q4_1_q8_1(const DotRowsArgs& p);
+void vec_dot_rows_q8_0_q8_0(const DotRowsArgs& p);
+
+#if defined(__x86_64__)
+// AVX2 + FMA + F16C; bit-identical to the *_avx2 dot products in simd.h.
+void vec_dot_rows_q4_0_q8_0_avx2(const DotRowsArgs& p);
+void vec_dot_rows_q4_1_q8_1_avx2(const DotRowsArgs& p);
+void vec_dot_rows_q8_0_q8_0_avx2(const DotRowsArgs& p);
+#endif
+
+}  // namespace ember::kernels

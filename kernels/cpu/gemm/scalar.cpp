@@ -1,0 +1,23 @@
+// Scalar multi-row dot products: the scalar per-row kernel once per activation row. These are
+// the fallback where no SIMD variant runs, and match the per-row path there bit for bit.
+#include <cassert>
+
+#include "kernels/cpu/gemm/gemm.h"
+#include "kernels/cpu/quant/quant.h"
+
+namespace ember::kernels {
+namespace {
+
+void loop_rows(const DotRowsArgs& p, VecDotFn dot) {
+  assert(p.rows >= 1);
+  for (int64_t r = 0; r < p.rows; ++r)
+    p.y[r * p.y_stride] = dot(p.n, p.w, p.a + static_cast<size_t>(r) * p.a_stride);
+}
+
+}  // namespace
+
+void vec_dot_rows_q4_0_q8_0(const DotRowsArgs& p) { loop_rows(p, vec_dot_q4_0_q8_0); }
+void vec_dot_rows_q4_1_q8_1(const DotRowsArgs& p) { loop_rows(p, vec_dot_q4_1_q8_1); }
+void vec_dot_rows_q8_0_q8_0(const DotRowsArgs& p) { loop_rows(p, vec_dot_q8_0_q8_0); }
+
+}  // namespace ember::kernels

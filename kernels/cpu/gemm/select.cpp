@@ -1,0 +1,91 @@
+// Per-type candidate lists for the multi-row dot products, and the one-time choice among them.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm/gemm.h"
+#include "kernels/cpu/quant/quant.h"
+#include "kernels/cpu/quant/simd.h"
+
+namespace ember::kernels {
+namespace {
+
+bool always() { return true; }
+[[maybe_unused]] bool has_avx2() { return cpu_features().x86_avx2_fma_f16c(); }
+
+struct TypeCandidates {
+  uint32_t type;
+  VecDotRowsCandidate list[2];
+  int n;
+};
+
+// The same ISA conditions as the per-row lists in quant/select.cpp, so both paths pick the
+// same arithmetic on a given CPU.
+const TypeCandidates kCandidates[] = {
+#if defined(__x86_64__)
+    {kTypeQ4_0, {{"avx2", has_avx2, vec_dot_rows_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2}, {"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0}}, 2},
+    {kTypeQ4_1, {{"avx2", has_avx2, vec_dot_rows_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2}, {"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1}}, 2},
+    {kTypeQ8_0, {{"avx2", has_avx2, vec_dot_rows_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2}, {"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0}}, 2},
+#else
+    {kTypeQ4_0, {{"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0}, {}}, 1},
+    {kTypeQ4_1, {{"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1}, {}}, 1},
+    {kTypeQ8_0, {{"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0}, {}}, 1},
+#endif
+};
+
+bool verbose() {
+  static const bool v = [] {
+    const char* e = std::getenv("EMBER_VERBOSE");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  return v;
+}
+
+VecDotRowsFn select_for(uint32_t type) {
+  int n = 0;
+  const VecDotRowsCandidate* c = vec_dot_rows_candidates(type, &n);
+  const QuantTypeKernels* k = find_quant_kernels(type);
+  for (int i = 0; i < n; ++i) {
+    if (!c[i].cpu_has()) {
+      if (verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s declined (the CPU lacks it)\n", type, c[i].isa);
+      continue;
+    }
+    if (!k || k->vec_dot != c[i].same_as) {
+      if (verbose())
+        std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s declined (it would not reproduce the per-row dot product in use)\n",
+                     type, c[i].isa);
+      continue;
+    }
+    if (verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s\n", type, c[i].isa);
+    return c[i].fn;
+  }
+  if (verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: none (per-row dot products)\n", type);
+  return nullptr;
+}
+
+}  // namespace
+
+const VecDotRowsCandidate* vec_dot_rows_candidates(uint32_t type, int* n) {
+  for (const TypeCandidates& t : kCandidates)
+    if (t.type == type) {
+      *n = t.n;
+      return t.list;
+    }
+  *n = 0;
+  return nullptr;
+}
+
+VecDotRowsFn find_vec_dot_rows(uint32_t type) {
+  static const VecDotRowsFn q4_0 = select_for(kTypeQ4_0);
+  static const VecDotRowsFn q4_1 = select_for(kTypeQ4_1);
+  static const VecDotRowsFn q8_0 = select_for(kTypeQ8_0);
+  switch (type) {
+    case kTypeQ4_0: return q4_0;
+    case kTypeQ4_1: return q4_1;
+    case kTypeQ8_0: return q8_0;
+    default: return nullptr;
+  }
+}
+
+}  // namespace ember::kernels

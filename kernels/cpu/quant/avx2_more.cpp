@@ -1,0 +1,312 @@
+// AVX2 + FMA + F16C dot products for q5_0, q5_1, the K-quants, f16 and bf16, and the repacked-
+// weight arithmetic of q4_0 / q4_K (compiled with those flags for this file only).
+//
+// As in avx2.cpp, each kernel reproduces the floating-point operations of llama.cpp's x86 AVX2
+// build in the same order, so that results are bit-identical to it on the same CPU: integer sums
+// land in the same 8 int32 lanes, are converted per lane, fused-multiply-added with the block
+// scale into 8 f32 lanes, and reduced the same way. Scalar side sums (mins of q4_1-style types)
+// are fused multiply-adds because llama.cpp's build contracts them; the f16/bf16 tails add in
+// double as ggml does. Integer parts may be computed in any order: they are exact.
+//
+// The *_x8 variants follow instead the kernels llama.cpp runs on the weights its AVX2 build
+// repacks 8 rows at a time (q4_0, q4_K; every matmul whose row count is a multiple of 8): there
+// each row has a single f32 accumulator (two for q4_K: sums and mins), and each block's whole
+// integer sum is converted and fused-multiply-added with d_w * d_a.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/cpu/quant/simd.h"
+
+namespace ember::kernels {
+namespace {
+
+// Local on purpose (see avx2.cpp): no inline helper shared with baseline files.
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+inline float bf2f(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+// c + a*b rounded once.
+inline float fma1(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// 16 packed bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+// Bit j of the little-endian 32-bit qh -> byte j: 0xff where set, 0 where clear.
+inline __m256i bits_to_bytes(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  // byte j takes source byte j/8, then keeps only bit j%8.
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i pick = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, pick), pick);
+}
+
+// u8*s8 products summed in groups of 4 adjacent bytes -> 8 int32 lanes.
+inline __m256i dot_u8s8_i32(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+inline __m256 dot_u8s8(__m256i u, __m256i s) { return _mm256_cvtepi32_ps(dot_u8s8_i32(u, s)); }
+// s8*s8: move x's sign onto y so maddubs sees |x| as unsigned.
+inline __m256 dot_s8s8(__m256i x, __m256i y) {
+  return dot_u8s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+// u8*s8 in pairs, then each pair-sum times a 16-bit scale, pairs of those summed -> 8 int32 lanes.
+inline __m256i dot_u8s8_scaled(__m256i u, __m256i s, __m256i scale16) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16);
+}
+
+// ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)).
+inline float hsum8(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+// (a0 + a2) + (a1 + a3).
+inline float hsum4(__m128 a) {
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  a = _mm_add_ss(a, _mm_movehdup_ps(a));
+  return _mm_cvtss_f32(a);
+}
+
+// The 6-bit scales and mins of the 8 sub-blocks of a q4_K/q5_K super-block.
+inline void k_scales_mins(const uint8_t* s, int sc[8], int m[8]) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 63;
+    m[j] = s[j + 4] & 63;
+    sc[j + 4] = (s[j + 8] & 0x0f) | (s[j] >> 6) << 4;
+    m[j + 4] = (s[j + 8] >> 4) | (s[j + 4] >> 6) << 4;
+  }
+}
+
+// Mins term of a K-quant super-block per pair of sub-blocks t (0..3):
+// m[2t] * (q8 sum of sub-block 2t) + m[2t+1] * (q8 sum of sub-block 2t+1).
+inline __m128i k_min_products(const int m[8], const int16_t* bsums) {
+  int p[4];
+  for (int t = 0; t < 4; ++t) {
+    const int s0 = bsums[4 * t] + bsums[4 * t + 1], s1 = bsums[4 * t + 2] + bsums[4 * t + 3];
+    p[t] = m[2 * t] * s0 + m[2 * t + 1] * s1;
+  }
+  return _mm_setr_epi32(p[0], p[1], p[2], p[3]);
+}
+
+inline int hsum4_i32(__m128i v) {
+  v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+  return _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32(v, 1)));
+}
+inline int hsum8_i32(__m256i v) {
+  return hsum4_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+// sc[j] * (q . q8) of a q4_K super-block, lane t holding elements 4t..4t+3 of every 32-run.
+inline __m256i q4_K_scaled_sums(const BlockQ4_K& x, const BlockQ8_K& y, const int sc[8]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  __m256i sumi = _mm256_setzero_si256();
+  for (int c = 0; c < 4; ++c) {  // 64 elements: sub-blocks 2c (low nibbles) and 2c+1 (high)
+    const __m256i q = load32(x.qs + 32 * c);
+    const __m256i lo = _mm256_and_si256(q, low4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    const __m256i p0 = dot_u8s8_scaled(lo, load32(y.qs + 64 * c), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
+    const __m256i p1 = dot_u8s8_scaled(hi, load32(y.qs + 64 * c + 32), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
+    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+  }
+  return sumi;
+}
+
+}  // namespace
+
+float vec_dot_q4_0_q8_0_x8_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
+    const __m256i qy = load32(y[i].qs);
+    const int isum = hsum8_i32(dot_u8s8_i32(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx)));
+    acc = fma1(static_cast<float>(isum), h2f(x[i].d) * h2f(y[i].d), acc);
+  }
+  return acc;
+}
+
+float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
+    // q - 16 as int8: the nibble with 0xf0 or'ed in where the fifth bit is clear.
+    const __m256i off = _mm256_andnot_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8(static_cast<char>(0xf0)));
+    const __m256i qx = _mm256_or_si256(unpack_nibbles(x[i].qs), off);
+    acc = _mm256_fmadd_ps(d, dot_s8s8(qx, load32(y[i].qs)), acc);
+  }
+  return hsum8(acc);
+}
+
+float vec_dot_q5_1_q8_1_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_1*>(w);
+  const auto* y = static_cast<const BlockQ8_1*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    mins = fma1(h2f(x[i].m), h2f(y[i].s), mins);
+    const __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
+    const __m256i hi = _mm256_and_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8(0x10));
+    const __m256i qx = _mm256_or_si256(unpack_nibbles(x[i].qs), hi);
+    acc = _mm256_fmadd_ps(dot_u8s8(qx, load32(y[i].qs)), d, acc);
+  }
+  return hsum8(acc) + mins;
+}
+
+float vec_dot_q4_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 acc_m = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = y[i].d * h2f(x[i].d);
+    const float dmin = -y[i].d * h2f(x[i].dmin);
+    int sc[8], m[8];
+    k_scales_mins(x[i].scales, sc, m);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k_min_products(m, y[i].bsums)), acc_m);
+
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q4_K_scaled_sums(x[i], y[i], sc)), acc);
+  }
+  return hsum8(acc) + hsum4(acc_m);
+}
+
+float vec_dot_q4_K_q8_K_x8_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float acc = 0.0f, acc_m = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int sc[8], m[8];
+    k_scales_mins(x[i].scales, sc, m);
+    const int isum = hsum8_i32(q4_K_scaled_sums(x[i], y[i], sc));
+    const int msum = hsum4_i32(k_min_products(m, y[i].bsums));
+    acc = fma1(static_cast<float>(isum), h2f(x[i].d) * y[i].d, acc);
+    acc_m = fma1(static_cast<float>(msum), h2f(x[i].dmin) * y[i].d, acc_m);
+  }
+  return acc - acc_m;
+}
+
+float vec_dot_q5_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = y[i].d * h2f(x[i].d);
+    const float dmin = -y[i].d * h2f(x[i].dmin);
+    int sc[8], m[8];
+    k_scales_mins(x[i].scales, sc, m);
+    int msum[4];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(msum), k_min_products(m, y[i].bsums));
+    mins = fma1(dmin, static_cast<float>(msum[0] + msum[1] + msum[2] + msum[3]), mins);
+
+    const __m256i qh = load32(x[i].qh);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load32(x[i].qs + 32 * c);
+      const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
+      const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), h0);
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h1);
+      const __m256i p0 = dot_u8s8_scaled(lo, load32(y[i].qs + 64 * c), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
+      const __m256i p1 = dot_u8s8_scaled(hi, load32(y[i].qs + 64 * c + 32), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum8(acc) + mins;
+}
+
+float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i low2 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = y[i].d * h2f(x[i].d);
+    const int8_t* sc = x[i].scales;
+    // The -32 offset, taken out per lane: lane t loses 32 * (sc[2t]*bsums[2t] + sc[2t+1]*bsums[2t+1]).
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load32(y[i].bsums), sc16), 5);
+
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {  // 128 elements each
+      const __m256i ql0 = load32(x[i].ql + 64 * h);
+      const __m256i ql1 = load32(x[i].ql + 64 * h + 32);
+      const __m256i qh = load32(x[i].qh + 32 * h);
+      const __m256i lows[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+      for (int k = 0; k < 4; ++k) {  // run of 32: groups 8h+2k (first 16) and 8h+2k+1
+        const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), low2), 4);
+        const __m256i q = _mm256_or_si256(lows[k], hb);
+        const int g = 8 * h + 2 * k;
+        const __m256i scale = _mm256_setr_m128i(_mm_set1_epi16(sc[g]), _mm_set1_epi16(sc[g + 1]));
+        sumi = _mm256_add_epi32(sumi, dot_u8s8_scaled(q, load32(y[i].qs + 128 * h + 32 * k), scale));
+      }
+    }
+    sumi = _mm256_sub_epi32(sumi, offset);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum8(acc);
+}
+
+float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const uint16_t*>(w);
+  const auto* y = static_cast<const uint16_t*>(a);
+  const int64_t np = n & ~int64_t{31};
+  __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < np; i += 32)
+    for (int j = 0; j < 4; ++j) {
+      const __m256 vx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8 * j)));
+      const __m256 vy = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y + i + 8 * j)));
+      s[j] = _mm256_fmadd_ps(vx, vy, s[j]);
+    }
+  const __m256 v = _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]));
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  r = _mm_hadd_ps(r, r);
+  r = _mm_hadd_ps(r, r);
+  double sum = _mm_cvtss_f32(r);
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(h2f(x[i]) * h2f(y[i]));
+  return static_cast<float>(sum);
+}
+
+float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const uint16_t*>(w);
+  const auto* y = static_cast<const uint16_t*>(a);
+  const auto load = [](const uint16_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  };
+  const int64_t np = n & ~int64_t{31};
+  __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < np; i += 32)
+    for (int j = 0; j < 4; ++j) s[j] = _mm256_fmadd_ps(load(x + i + 8 * j), load(y + i + 8 * j), s[j]);
+  double sum = hsum8(_mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3])));
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(bf2f(x[i]) * bf2f(y[i]));
+  return static_cast<float>(sum);
+}
+
+}  // namespace ember::kernels
+#endif
