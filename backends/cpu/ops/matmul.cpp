@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "backends/cpu/ops/ops.h"
 #include "kernels/cpu/gemm/gemm.h"
 #include "kernels/cpu/quant/quant.h"
@@ -37,9 +39,17 @@ void op_matmul(const OpCtx& c) {
   if (wk->act_type != kernels::kTypeF32) {
     const kernels::QuantTypeKernels* ak = kernels::find_quant_kernels(wk->act_type);
     act_row = kernels::quant_row_bytes(*ak, K);
+    // Blocks are quantised independently, so the work splits over (row, block) pairs: at
+    // M = 1 (decode) every thread still gets a share.
+    const int64_t bpr = K / ak->block_elems;
     int64_t b, e;
-    split_range(M, c.ith, c.nth, &b, &e);
-    for (int64_t m = b; m < e; ++m) ak->quantize_act(xf + m * K, c.scratch + m * act_row, K);
+    split_range(M * bpr, c.ith, c.nth, &b, &e);
+    while (b < e) {
+      const int64_t m = b / bpr, first = b % bpr, last = std::min<int64_t>(bpr, first + (e - b));
+      ak->quantize_act(xf + m * K + first * ak->block_elems, c.scratch + m * act_row + first * ak->block_bytes,
+                       (last - first) * ak->block_elems);
+      b += last - first;
+    }
     c.pool->barrier();
     act = c.scratch;
   }
