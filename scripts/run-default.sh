@@ -7,7 +7,7 @@ bash "$here/scripts/install-deps.sh"
 bash "$here/scripts/build.sh" release
 bash "$here/scripts/fetch-model.sh"
 model="${EMBER_MODEL_DIR:-$here/models}/SmolLM2-135M-Instruct.Q4_1.gguf"
-"$here/build/release/tools/ember" info "$model" | head -n 8
+"$here/build/release/tools/ember" info "$model" | sed -n "1,8p"  # sed reads it all: no SIGPIPE
 echo
 "$here/build/release/tools/ember" run -m "$model" --chat \
   --system "You are a helpful AI assistant." -p "What is the capital of France?" \
