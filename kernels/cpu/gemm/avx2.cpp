@@ -2,11 +2,11 @@
 // Per output row these perform the float operations of the single-row kernels in
 // quant/avx2.cpp, in the same order (integer lane sums, one FMA per block into the row's own
 // 8-lane accumulator, the same horizontal reduction, the q4_1 min term added last); only the
-// weight block's decoding is shared across the rows. The helpers are repeated here on purpose:
-// an inline helper shared with baseline files could be emitted from this file and then run on
-// a CPU without AVX2.
+// weight block's decoding is shared across the rows. Shared helpers: kernels/cpu/x86/avx2_common.h.
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/cpu/x86/avx2_common.h"
 
 #include <cassert>
 
@@ -16,32 +16,14 @@
 namespace ember::kernels {
 namespace {
 
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-// 16 packed bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
-inline __m256i unpack_nibbles(const uint8_t* qs) {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_insertf128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
-}
 
-// Sums of adjacent u8*s8 products, reduced to 8 int32 lanes, as floats.
-inline __m256 dot_u8s8(__m256i u, __m256i s) {
-  const __m256i pairs = _mm256_maddubs_epi16(u, s);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), pairs));
-}
 
 // s8*s8 with x's magnitude precomputed once per weight block: |x| as unsigned, x's sign on y.
 inline __m256 dot_s8s8(__m256i x_abs, __m256i x, __m256i y) {
   return dot_u8s8(x_abs, _mm256_sign_epi8(y, x));
 }
 
-inline float hsum8(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
 
 inline __m256i load32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 

@@ -15,6 +15,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels/cpu/x86/avx2_common.h"
+
 #include <cstring>
 
 #include "kernels/cpu/quant/simd.h"
@@ -22,8 +24,6 @@
 namespace ember::kernels {
 namespace {
 
-// Local on purpose (see avx2.cpp): no inline helper shared with baseline files.
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 inline float bf2f(uint16_t h) {
   const uint32_t bits = static_cast<uint32_t>(h) << 16;
   float f;
@@ -35,14 +35,7 @@ inline float fma1(float a, float b, float c) {
   return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
 
-inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// 16 packed bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
-inline __m256i unpack_nibbles(const uint8_t* qs) {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
-}
 
 // Bit j of the little-endian 32-bit qh -> byte j: 0xff where set, 0 where clear.
 inline __m256i bits_to_bytes(const uint8_t* qh) {
@@ -60,23 +53,11 @@ inline __m256i bits_to_bytes(const uint8_t* qh) {
 inline __m256i dot_u8s8_i32(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
-inline __m256 dot_u8s8(__m256i u, __m256i s) { return _mm256_cvtepi32_ps(dot_u8s8_i32(u, s)); }
-// s8*s8: move x's sign onto y so maddubs sees |x| as unsigned.
-inline __m256 dot_s8s8(__m256i x, __m256i y) {
-  return dot_u8s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
 // u8*s8 in pairs, then each pair-sum times a 16-bit scale, pairs of those summed -> 8 int32 lanes.
 inline __m256i dot_u8s8_scaled(__m256i u, __m256i s, __m256i scale16) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16);
 }
 
-// ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)).
-inline float hsum8(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
 // (a0 + a2) + (a1 + a3).
 inline float hsum4(__m128 a) {
   a = _mm_add_ps(a, _mm_movehl_ps(a, a));
