@@ -2,21 +2,10 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels/cpu/quant/simd.h"
 #include "kernels/cpu/x86/avx2_common.h"
 
-#include "kernels/cpu/quant/simd.h"
-
 namespace ember::kernels {
-namespace {
-
-
-
-
-
-
-
-}  // namespace
-
 float vec_dot_q4_0_q8_0_avx2(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ4_0*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
