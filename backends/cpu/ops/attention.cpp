@@ -51,9 +51,9 @@ void op_attention(const OpCtx& c) {
   float* lanes = qf + D;  // [kAttnLanes][D]
   const kernels::AttentionKernels& k = kernels::attention_kernels();
 
-  int64_t b, e;
-  split_range(n * H, c.ith, c.nth, &b, &e);
-  for (int64_t th = b; th < e; ++th) {
+  // (token, head) pairs are dealt round-robin: a causal token's cost grows with its position,
+  // so contiguous ranges would leave the thread with the early tokens idle.
+  for (int64_t th = c.ith; th < n * H; th += c.nth) {
     const int64_t t = th / H, h = th % H, kvh = h / group;
     const int32_t s = kv.seq_of_token[t], p = kv.positions[t];
     const int32_t* blocks = kv.seq_blocks[s];
