@@ -14,30 +14,9 @@
 namespace ember {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = test::CliResult;
 
-std::string tmp_dir() {
-  static std::string dir = [] {
-    char tmpl[] = "/tmp/ember-bench-test.XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
-}
-
-Result ember(const std::string& args) {
-  const std::string out = tmp_dir() + "/out", err = tmp_dir() + "/err";
-  const std::string cmd = std::string(EMBER_BINARY_DIR) + "/tools/ember " + args + " >" + out + " 2>" + err + " </dev/null";
-  int st = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = test::read_text(out);
-  r.err = test::read_text(err);
-  return r;
-}
+Result ember(const std::string& args) { return test::run_ember(args); }
 
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> out;

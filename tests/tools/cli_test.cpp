@@ -15,39 +15,13 @@
 namespace ember {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = test::CliResult;
+using test::tmp_dir;
 
-std::string tmp_dir() {
-  static std::string dir = [] {
-    char tmpl[] = "/tmp/ember-cli-test.XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+std::string quote(const std::string& s) { return test::shell_quote(s); }
 
 Result ember(const std::string& args, const std::string& stdin_text = "") {
-  const std::string out = tmp_dir() + "/out", err = tmp_dir() + "/err", in = tmp_dir() + "/in";
-  {
-    std::ofstream f(in, std::ios::binary);
-    f << stdin_text;
-  }
-  const std::string cmd = std::string(EMBER_BINARY_DIR) + "/tools/ember " + args + " >" + out + " 2>" + err + " <" + in;
-  int st = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = test::read_text(out);
-  r.err = test::read_text(err);
-  return r;
+  return test::run_ember(args, stdin_text);
 }
 
 size_t lines(const std::string& s) {

@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/attention/attention.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/verbose.h"
 #include "kernels/cpu/fp16.h"
 
 namespace ember::kernels {
@@ -50,7 +51,7 @@ const AttentionKernels& attention_kernels_scalar() {
 
 const AttentionKernels& attention_kernels() {
   static const AttentionKernels& chosen = [] {
-    const bool verbose = std::getenv("EMBER_VERBOSE") && std::strcmp(std::getenv("EMBER_VERBOSE"), "0") != 0;
+    const bool verbose = dispatch_verbose();
 #if defined(__x86_64__)
     if (cpu_features().x86_avx2_fma_f16c()) {
       if (verbose) std::fprintf(stderr, "ember: attention: avx2\n");

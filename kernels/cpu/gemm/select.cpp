@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/verbose.h"
 #include "kernels/cpu/gemm/gemm.h"
 #include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/quant/simd.h"
@@ -34,33 +35,25 @@ const TypeCandidates kCandidates[] = {
 #endif
 };
 
-bool verbose() {
-  static const bool v = [] {
-    const char* e = std::getenv("EMBER_VERBOSE");
-    return e && *e && std::strcmp(e, "0") != 0;
-  }();
-  return v;
-}
-
 VecDotRowsFn select_for(uint32_t type) {
   int n = 0;
   const VecDotRowsCandidate* c = vec_dot_rows_candidates(type, &n);
   const QuantTypeKernels* k = find_quant_kernels(type);
   for (int i = 0; i < n; ++i) {
     if (!c[i].cpu_has()) {
-      if (verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s declined (the CPU lacks it)\n", type, c[i].isa);
+      if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s declined (the CPU lacks it)\n", type, c[i].isa);
       continue;
     }
     if (!k || k->vec_dot != c[i].same_as) {
-      if (verbose())
+      if (dispatch_verbose())
         std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s declined (it would not reproduce the per-row dot product in use)\n",
                      type, c[i].isa);
       continue;
     }
-    if (verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s\n", type, c[i].isa);
+    if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s\n", type, c[i].isa);
     return c[i].fn;
   }
-  if (verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: none (per-row dot products)\n", type);
+  if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: none (per-row dot products)\n", type);
   return nullptr;
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/verbose.h"
 #include "kernels/cpu/quant/simd.h"
 
 namespace ember::kernels {
@@ -57,14 +58,6 @@ const TypeCandidates kCandidates[] = {
     {kTypeF32, {{"scalar", always, vec_dot_f32_f32}, {}}, 1},
 };
 
-bool verbose() {
-  static const bool v = [] {
-    const char* e = std::getenv("EMBER_VERBOSE");
-    return e && *e && std::strcmp(e, "0") != 0;
-  }();
-  return v;
-}
-
 }  // namespace
 
 const VecDotCandidate* vec_dot_candidates(uint32_t type, int* n) {
@@ -82,10 +75,10 @@ VecDotFn select_vec_dot(uint32_t type) {
   const VecDotCandidate* c = vec_dot_candidates(type, &n);
   for (int i = 0; i < n; ++i) {
     if (c[i].cpu_has()) {
-      if (verbose()) std::fprintf(stderr, "ember: vec_dot for type %u: %s\n", type, c[i].isa);
+      if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot for type %u: %s\n", type, c[i].isa);
       return c[i].fn;
     }
-    if (verbose()) std::fprintf(stderr, "ember: vec_dot for type %u: %s declined (the CPU lacks it)\n", type, c[i].isa);
+    if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot for type %u: %s declined (the CPU lacks it)\n", type, c[i].isa);
   }
   return nullptr;
 }
