@@ -51,15 +51,24 @@ struct Support {
 };
 
 // How the tokens of one step map onto KV blocks (the paged layout). Token t belongs to
-// sequence seq_of_token[t] at position positions[t]; sequence s keeps its K/V in the blocks
-// listed in seq_blocks[s] (block i holds positions [i*block_size, (i+1)*block_size)).
+// sequence seq_of_token[t] (an index into seq_blocks, local to the step) at position
+// positions[t]; sequence s keeps its K/V in the blocks listed in seq_blocks[s] (block i holds
+// positions [i*block_size, (i+1)*block_size)).
+//
+// token_style[t] says how attention sums token t's dot products, so that a token's result
+// does not depend on which other tokens share its step: kStylePrompt for tokens evaluated as
+// part of a multi-token prompt, kStyleDecode for tokens generated one at a time (see
+// backends/cpu/ops/attention.cpp for why the two differ).
+constexpr uint8_t kStyleDecode = 0;
+constexpr uint8_t kStylePrompt = 1;
+
 struct KvLayout {
   int block_size = 16;
   const int32_t* seq_of_token = nullptr;  // [n_tokens]
   const int32_t* positions = nullptr;     // [n_tokens]
+  const uint8_t* token_style = nullptr;   // [n_tokens]; nullptr: all kStylePrompt
   std::vector<const int32_t*> seq_blocks; // per sequence: its block table
   std::vector<int32_t> seq_n_blocks;      // per sequence: block table length
-  std::vector<int32_t> seq_step_tokens;   // per sequence: how many of this step's tokens are its
 };
 
 struct InputBinding {

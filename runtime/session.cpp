@@ -17,37 +17,23 @@ Expected<std::unique_ptr<Session>> Session::create(const Model& model, const Ses
     return Error("context size %d is larger than the %lld positions the model was trained for", o.n_ctx,
                  (long long)c.n_ctx_train);
   if (o.n_batch < 1) return Error("batch size must be positive (got %d)", o.n_batch);
+  if (o.block_size < 1 || o.block_size > 1024) return Error("kv block size %d is out of range (1..1024)", o.block_size);
+  if (o.kv_blocks < 0) return Error("kv pool size must not be negative (got %d blocks)", o.kv_blocks);
+  if (o.kv_blocks == 0) o.kv_blocks = (o.n_ctx + o.block_size - 1) / o.block_size;
   std::unique_ptr<Session> s(new Session(model, o));
   CpuOptions cpu;
   cpu.threads = o.threads;
   EMBER_ASSIGN_OR_RETURN(s->backend_, make_cpu_backend(cpu));
-  const int32_t blocks = (o.n_ctx + o.block_size - 1) / std::max(o.block_size, 1);
-  EMBER_ASSIGN_OR_RETURN(s->kv_, KvPool::create(*s->backend_, c, o.block_size, blocks));
+  EMBER_ASSIGN_OR_RETURN(s->kv_, KvPool::create(*s->backend_, c, o.block_size, o.kv_blocks));
+  s->blocks_ = std::make_unique<BlockManager>(o.kv_blocks, o.block_size, o.prefix_caching);
   s->layout_.block_size = o.block_size;
   return s;
 }
 
-int32_t Session::new_sequence() {
-  for (size_t i = 0; i < seq_live_.size(); ++i)
-    if (!seq_live_[i]) {
-      seq_live_[i] = true;
-      return static_cast<int32_t>(i);
-    }
-  seqs_.emplace_back();
-  seq_live_.push_back(true);
-  return static_cast<int32_t>(seqs_.size() - 1);
-}
-
-void Session::free_sequence(int32_t seq) {
-  if (seq < 0 || static_cast<size_t>(seq) >= seqs_.size() || !seq_live_[seq]) return;
-  kv_->release(seqs_[seq]);
-  seq_live_[seq] = false;
-}
-
-int32_t Session::seq_len(int32_t seq) const {
-  if (seq < 0 || static_cast<size_t>(seq) >= seqs_.size() || !seq_live_[seq]) return -1;
-  return seqs_[seq].n_tokens;
-}
+int32_t Session::new_sequence() { return blocks_->create_seq(); }
+int32_t Session::fork_sequence(int32_t seq) { return blocks_->fork(seq); }
+void Session::free_sequence(int32_t seq) { blocks_->free_seq(seq); }
+int32_t Session::seq_len(int32_t seq) const { return blocks_->length(seq); }
 
 Expected<Plan*> Session::plan_for(int64_t n_tokens, int64_t n_outputs) {
   for (auto it = plans_.begin(); it != plans_.end(); ++it)
@@ -72,67 +58,121 @@ Status Session::step(std::span<const BatchToken> batch, std::vector<float>* logi
   if (n == 0) return Error("empty batch");
   if (n > opts_.n_batch) return Error("batch of %lld tokens exceeds n_batch %d", (long long)n, opts_.n_batch);
   const int32_t n_vocab = static_cast<int32_t>(model_.config().n_vocab);
-  tokens_.clear();
-  positions_.clear();
-  out_rows_.clear();
-  seq_of_token_.clear();
-  seq_map_.clear();
-  layout_.seq_blocks.clear();
-  layout_.seq_n_blocks.clear();
-  layout_.seq_step_tokens.assign(seqs_.size(), 0);
+  BlockManager& bm = *blocks_;
 
-  // Validate everything before touching the KV pool.
+  // Validate everything before touching the KV pool; number the step's sequences locally.
+  step_seqs_.clear();
   for (int64_t t = 0; t < n; ++t) {
     const BatchToken& bt = batch[t];
     if (bt.token < 0 || bt.token >= n_vocab)
       return Error("token id %d is out of range (vocabulary of %d)", bt.token, n_vocab);
-    if (bt.seq < 0 || static_cast<size_t>(bt.seq) >= seqs_.size() || !seq_live_[bt.seq])
-      return Error("sequence %d does not exist", bt.seq);
-  }
-  // Positions: each sequence continues from its current length, in batch order.
-  std::vector<int32_t>& next = seq_map_;  // reused as per-sequence next position
-  next.assign(seqs_.size(), -1);
-  for (int64_t t = 0; t < n; ++t) {
-    int32_t s = batch[t].seq;
-    if (next[s] < 0) next[s] = seqs_[s].n_tokens;
-    positions_.push_back(next[s]++);
-    layout_.seq_step_tokens[s]++;
-  }
-  for (size_t s = 0; s < seqs_.size(); ++s)
-    if (next[s] >= 0 && next[s] > opts_.n_ctx)
-      return Error("sequence %zu would reach %d tokens, beyond the context size %d", s, next[s], opts_.n_ctx);
-  for (size_t s = 0; s < seqs_.size(); ++s)
-    if (next[s] >= 0) {
-      Status st = kv_->reserve(seqs_[s], next[s]);
-      if (!st.ok()) return st;
+    if (!bm.is_live(bt.seq)) return Error("sequence %d does not exist", bt.seq);
+    if (bt.style > 1) return Error("token style %d is not a style", bt.style);
+    if (static_cast<size_t>(bt.seq) >= local_of_seq_.size()) local_of_seq_.resize(bt.seq + 1, -1);
+    if (local_of_seq_[bt.seq] < 0) {
+      local_of_seq_[bt.seq] = static_cast<int32_t>(step_seqs_.size());
+      step_seqs_.push_back(bt.seq);
     }
+  }
+  const size_t n_seqs = step_seqs_.size();
+  old_len_.assign(n_seqs, 0);
+  layout_.seq_blocks.assign(n_seqs, nullptr);
+  layout_.seq_n_blocks.assign(n_seqs, 0);
+  // Each sequence's tokens in batch order; positions continue from its current length.
+  tokens_.clear();
+  positions_.clear();
+  out_rows_.clear();
+  seq_of_token_.clear();
+  styles_.clear();
+  std::vector<int32_t>& count = out_rows_;  // reused: tokens per local sequence
+  count.assign(n_seqs, 0);
+  for (int64_t t = 0; t < n; ++t) count[local_of_seq_[batch[t].seq]]++;
+  int64_t need_blocks = 0;
+  for (size_t i = 0; i < n_seqs; ++i) {
+    const int32_t seq = step_seqs_[i];
+    old_len_[i] = bm.length(seq);
+    if (static_cast<int64_t>(old_len_[i]) + count[i] > opts_.n_ctx) {
+      for (int32_t sq : step_seqs_) local_of_seq_[sq] = -1;
+      return Error("sequence %d would reach %lld tokens, beyond the context size %d", seq,
+                   (long long)old_len_[i] + count[i], opts_.n_ctx);
+    }
+    need_blocks += bm.blocks_needed(seq, count[i]);
+  }
+  if (need_blocks > bm.available()) {
+    for (int32_t sq : step_seqs_) local_of_seq_[sq] = -1;
+    return Error("kv cache is full: this step needs %lld more blocks of %d tokens, %d are available",
+                 (long long)need_blocks, bm.block_size(), bm.available());
+  }
   for (int64_t t = 0; t < n; ++t) {
-    tokens_.push_back(batch[t].token);
-    seq_of_token_.push_back(batch[t].seq);
+    const BatchToken& bt = batch[t];
+    const int32_t local = local_of_seq_[bt.seq];
+    uint8_t style = bt.style >= 0 ? static_cast<uint8_t>(bt.style) : count[local] >= 2 ? kStylePrompt : kStyleDecode;
+    tokens_.push_back(bt.token);
+    seq_of_token_.push_back(local);
+    styles_.push_back(style);
+    positions_.push_back(old_len_[local]++);
+  }
+  // Record the tokens in the block manager (all fit: checked above), then copy-on-write.
+  copies_.clear();
+  for (size_t i = 0; i < n_seqs; ++i) {
+    seq_tok_.clear();
+    seq_sty_.clear();
+    for (int64_t t = 0; t < n; ++t)
+      if (seq_of_token_[t] == static_cast<int32_t>(i)) {
+        seq_tok_.push_back(tokens_[t]);
+        seq_sty_.push_back(styles_[t]);
+      }
+    old_len_[i] -= count[i];
+    Status st = bm.append(step_seqs_[i], seq_tok_, seq_sty_, &copies_);
+    if (!st.ok()) {  // cannot happen after the check above; undo anyway
+      for (size_t j = 0; j < i; ++j) bm.truncate(step_seqs_[j], old_len_[j]);
+      for (int32_t sq : step_seqs_) local_of_seq_[sq] = -1;
+      return st;
+    }
+  }
+  for (int32_t sq : step_seqs_) local_of_seq_[sq] = -1;
+  auto undo = [&] {
+    for (size_t j = 0; j < n_seqs; ++j) bm.truncate(step_seqs_[j], old_len_[j]);
+  };
+  for (const BlockCopy& c : copies_) {
+    Status st = kv_->copy_block(backend_->queue(), c.src, c.dst);
+    if (!st.ok()) {
+      undo();
+      return st;
+    }
+  }
+  for (size_t i = 0; i < n_seqs; ++i) {
+    const std::vector<int32_t>& table = bm.table(step_seqs_[i]);
+    layout_.seq_blocks[i] = table.data();
+    layout_.seq_n_blocks[i] = static_cast<int32_t>(table.size());
+  }
+  out_rows_.clear();
+  for (int64_t t = 0; t < n; ++t)
     if (batch[t].logits) out_rows_.push_back(static_cast<int32_t>(t));
-  }
-  if (out_rows_.empty()) out_rows_.push_back(static_cast<int32_t>(n - 1));  // the graph always yields one row
-  for (size_t s = 0; s < seqs_.size(); ++s) {
-    layout_.seq_blocks.push_back(seqs_[s].blocks.data());
-    layout_.seq_n_blocks.push_back(static_cast<int32_t>(seqs_[s].blocks.size()));
-  }
+  const bool any = !out_rows_.empty();
+  if (!any) out_rows_.push_back(static_cast<int32_t>(n - 1));  // the graph always yields one row
   layout_.seq_of_token = seq_of_token_.data();
   layout_.positions = positions_.data();
+  layout_.token_style = styles_.data();
 
-  EMBER_ASSIGN_OR_RETURN(Plan* plan, plan_for(n, static_cast<int64_t>(out_rows_.size())));
-  size_t want = out_rows_.size() * static_cast<size_t>(n_vocab);
-  logits->resize(want);
+  auto plan = plan_for(n, static_cast<int64_t>(out_rows_.size()));
+  if (!plan.ok()) {
+    undo();
+    return plan.status();
+  }
+  logits->resize(out_rows_.size() * static_cast<size_t>(n_vocab));
   ExecArgs args;
   args.inputs = {{"tokens", tokens_.data()}, {"positions", positions_.data()}, {"out_rows", out_rows_.data()}};
   args.kv = kv_->buffers();
   args.kv_layout = &layout_;
   args.outputs = {logits->data()};
-  EMBER_RETURN_IF_ERROR(backend_->execute(*plan, args));
-  EMBER_RETURN_IF_ERROR(backend_->queue().synchronize());
-  for (size_t s = 0; s < seqs_.size(); ++s)
-    if (next[s] >= 0) seqs_[s].n_tokens = next[s];
-  bool any = false;
-  for (const BatchToken& bt : batch) any |= bt.logits;
+  Status st = backend_->execute(**plan, args);
+  if (st.ok()) st = backend_->queue().synchronize();
+  if (!st.ok()) {
+    undo();
+    return st;
+  }
+  for (int32_t sq : step_seqs_) bm.commit(sq);
   if (!any) logits->clear();
   return Status::Ok();
 }
@@ -142,11 +182,14 @@ Status Session::eval(int32_t seq, std::span<const int32_t> tokens, bool all_logi
   logits->clear();
   std::vector<BatchToken> batch;
   std::vector<float> chunk_logits;
+  // A prompt of two or more tokens is prompt-style throughout, however it is chunked.
+  const int8_t style = tokens.size() >= 2 ? kStylePrompt : kStyleDecode;
   const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
   for (size_t start = 0; start < tokens.size(); start += opts_.n_batch) {
     const size_t end = std::min(tokens.size(), start + static_cast<size_t>(opts_.n_batch));
     batch.clear();
-    for (size_t i = start; i < end; ++i) batch.push_back({tokens[i], seq, all_logits || i + 1 == tokens.size()});
+    for (size_t i = start; i < end; ++i)
+      batch.push_back({tokens[i], seq, all_logits || i + 1 == tokens.size(), style});
     EMBER_RETURN_IF_ERROR(step(batch, &chunk_logits));
     logits->insert(logits->end(), chunk_logits.begin(), chunk_logits.end());
   }

@@ -1,6 +1,6 @@
-// A Session runs a Model on one backend: it owns the KV block pool, the sequences living in
-// it, and a small cache of prepared plans keyed by step shape (tokens, outputs), so a decode
-// step reuses its plan and allocates nothing.
+// A Session runs a Model on one backend: it owns the KV block pool and its BlockManager (the
+// sequences living in it), and a small cache of prepared plans keyed by step shape (tokens,
+// outputs), so a decode step reuses its plan and allocates nothing.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 
 #include "backends/backend.h"
 #include "ember/core/status.h"
+#include "runtime/kv/block_manager.h"
 #include "runtime/kv/kv_pool.h"
 #include "runtime/model/model.h"
 
@@ -18,17 +19,23 @@ namespace ember::runtime {
 
 struct SessionOptions {
   int threads = 1;
-  int32_t n_ctx = 0;         // positions the KV pool can hold (all sequences together);
+  int32_t n_ctx = 0;         // most positions one sequence may hold;
                              // 0: min(4096, what the model was trained for)
+  int32_t kv_blocks = 0;     // blocks in the KV pool (all sequences together);
+                             // 0: enough for one sequence of n_ctx tokens
   int32_t block_size = 16;   // tokens per KV block
   int32_t n_batch = 512;     // most tokens evaluated in one step (longer prompts are chunked)
+  bool prefix_caching = false;  // keep full blocks for reuse by later prompts
 };
 
-// One token of a step: which sequence it extends and whether its logits are wanted.
+// One token of a step: which sequence it extends, whether its logits are wanted, and its
+// attention summation style (kStylePrompt / kStyleDecode; -1: prompt style when its sequence
+// steps two or more tokens, else decode style — what a solo caller wants).
 struct BatchToken {
   int32_t token;
   int32_t seq;
   bool logits;
+  int8_t style = -1;
 };
 
 class Session {
@@ -39,11 +46,15 @@ class Session {
   const SessionOptions& options() const { return opts_; }
   Backend& backend() { return *backend_; }
   KvPool& kv() { return *kv_; }
+  BlockManager& blocks() { return *blocks_; }
+  const BlockManager& blocks() const { return *blocks_; }
 
   // Sequences. Ids are small integers reused after free_sequence.
   int32_t new_sequence();
+  // A copy-on-write fork of seq (shares all its blocks); -1 when seq does not exist.
+  int32_t fork_sequence(int32_t seq);
   void free_sequence(int32_t seq);
-  int32_t seq_len(int32_t seq) const;
+  int32_t seq_len(int32_t seq) const;  // -1 when seq does not exist
 
   // One forward step over a ragged batch: every token is appended to its sequence at that
   // sequence's next position. Logits (n_vocab floats each) of the tokens with `logits` set are
@@ -67,12 +78,14 @@ class Session {
   SessionOptions opts_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<KvPool> kv_;
-  std::vector<SeqBlocks> seqs_;
-  std::vector<bool> seq_live_;
+  std::unique_ptr<BlockManager> blocks_;
   std::list<CachedPlan> plans_;  // most recently used first
 
   // Per-step staging, kept to avoid allocation on the decode path.
-  std::vector<int32_t> tokens_, positions_, out_rows_, seq_of_token_, seq_map_;
+  std::vector<int32_t> tokens_, positions_, out_rows_, seq_of_token_, local_of_seq_, step_seqs_, old_len_;
+  std::vector<int32_t> seq_tok_;
+  std::vector<uint8_t> styles_, seq_sty_;
+  std::vector<BlockCopy> copies_;
   KvLayout layout_;
 };
 

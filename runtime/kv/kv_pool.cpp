@@ -1,5 +1,7 @@
 #include "runtime/kv/kv_pool.h"
 
+#include <cstring>
+
 namespace ember::runtime {
 
 Expected<std::unique_ptr<KvPool>> KvPool::create(Backend& backend, const graph::ModelConfig& cfg,
@@ -18,29 +20,25 @@ Expected<std::unique_ptr<KvPool>> KvPool::create(Backend& backend, const graph::
       p->buffers_.push_back(std::move(b).value());
       p->bytes_ += per_pool;
     }
-  p->free_.reserve(n_blocks);
-  for (int32_t b = n_blocks - 1; b >= 0; --b) p->free_.push_back(b);
+  p->block_bytes_ = static_cast<uint64_t>(block_size) * cfg.n_head_kv * cfg.head_dim * 2;
   return p;
 }
 
-Status KvPool::reserve(SeqBlocks& seq, int32_t n_tokens) {
-  const size_t need = (static_cast<size_t>(n_tokens) + block_size_ - 1) / block_size_;
-  if (need <= seq.blocks.size()) return Status::Ok();
-  const size_t more = need - seq.blocks.size();
-  if (more > free_.size())
-    return Error("kv cache is full: %d tokens need %zu more blocks of %d, %zu are free", n_tokens, more,
-                 block_size_, free_.size());
-  for (size_t k = 0; k < more; ++k) {
-    seq.blocks.push_back(free_.back());
-    free_.pop_back();
+Status KvPool::copy_block(Queue& q, int32_t src, int32_t dst) {
+  if (src < 0 || dst < 0 || src >= n_blocks_ || dst >= n_blocks_)
+    return Error("kv block copy %d -> %d is out of range (%lld blocks)", src, dst, (long long)n_blocks_);
+  const size_t n = block_bytes_, so = n * static_cast<size_t>(src), dof = n * static_cast<size_t>(dst);
+  for (Buffer* b : raw_) {
+    if (auto* base = static_cast<uint8_t*>(b->host_ptr())) {
+      std::memcpy(base + dof, base + so, n);
+    } else {
+      staging_.resize(n);
+      EMBER_RETURN_IF_ERROR(q.read(*b, so, staging_.data(), n));
+      EMBER_RETURN_IF_ERROR(q.write(*b, dof, staging_.data(), n));
+      EMBER_RETURN_IF_ERROR(q.synchronize());
+    }
   }
   return Status::Ok();
-}
-
-void KvPool::release(SeqBlocks& seq) {
-  for (int32_t b : seq.blocks) free_.push_back(b);
-  seq.blocks.clear();
-  seq.n_tokens = 0;
 }
 
 }  // namespace ember::runtime

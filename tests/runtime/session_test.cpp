@@ -70,7 +70,7 @@ TEST(Session, StepRefusesBadBatchesAndStaysUsable) {
   expect_error(ss.eval(seq, std::span<const int32_t>(&one, 1), false, &logits), "beyond the context size");
   // Freeing returns the blocks; a new sequence can use the whole context again.
   ss.free_sequence(seq);
-  EXPECT_EQ(ss.kv().free_blocks(), ss.kv().n_blocks());
+  EXPECT_EQ(ss.blocks().available(), ss.blocks().n_blocks());
   const int32_t seq2 = ss.new_sequence();
   EXPECT_TRUE(ss.eval(seq2, ids, true, &logits).ok());
   EXPECT_EQ(logits.size(), 32u * static_cast<size_t>(m->config().n_vocab));

@@ -19,7 +19,9 @@ namespace ember::cpu {
 //    through ggml's f16 dot, 4 accumulators (element i -> accumulator (i % 32) / 8,
 //    lane i % 8); a sequence stepping two or more tokens goes through llamafile's tinyBLAS
 //    gemm, one accumulator (element i -> lane i % 8), for each of its tokens. Checked
-//    against llama.cpp's dumped kq/kqv, bit for bit;
+//    against llama.cpp's dumped kq/kqv, bit for bit. The runtime marks each token with the
+//    style it would have had alone (KvLayout::token_style), so a token's result is the same
+//    whatever else shares its step: batched, chunked and recomputed sequences match solo runs;
 //  - scores are scaled, exp'd against the row max, and summed in f32 per 8-position chunk
 //    (reduced (l0+l4 + l2+l6) + (l1+l5 + l3+l7)) into a double;
 //  - probabilities are multiplied by (float)(1/sum) and rounded to f16 before the V product.
@@ -57,11 +59,10 @@ void op_attention(const OpCtx& c) {
     const int64_t t = th / H, h = th % H, kvh = h / group;
     const int32_t s = kv.seq_of_token[t], p = kv.positions[t];
     const int32_t* blocks = kv.seq_blocks[s];
-    // The summation llama.cpp would use for this sequence's step: its own token count, so a
-    // sequence decoding inside a larger batch is summed exactly as when it decodes alone.
-    // (tinyBLAS declines dot lengths that are not a multiple of 8; ggml's dot takes those.)
-    const int32_t seq_tokens = static_cast<size_t>(s) < kv.seq_step_tokens.size() ? kv.seq_step_tokens[s] : static_cast<int32_t>(n);
-    const int accs = seq_tokens >= 2 && D % 8 == 0 ? 1 : 4;
+    // The summation llama.cpp would use for this token: tinyBLAS for a prompt token, ggml's
+    // f16 dot for a generated one (tinyBLAS declines dot lengths that are not a multiple of 8).
+    const bool prompt_style = kv.token_style == nullptr || kv.token_style[t] == kStylePrompt;
+    const int accs = prompt_style && D % 8 == 0 ? 1 : 4;
     auto row = [&](const uint16_t* pool, int32_t j) {
       return pool + ((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * D;
     };
