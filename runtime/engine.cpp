@@ -87,24 +87,27 @@ Engine::~Engine() { stop(); }
 Expected<int64_t> Engine::submit(const RequestParams& p, EventCallback on_event) {
   const SessionOptions& so = opts_.session;
   const int32_t n_vocab = static_cast<int32_t>(model_.config().n_vocab);
-  if (p.prompt.empty()) return Error("the prompt is empty");
+  if (p.prompt.empty()) return Error("the prompt is empty").with_code(ErrorCode::InvalidArgument);
   for (int32_t t : p.prompt)
-    if (t < 0 || t >= n_vocab) return Error("prompt token id %d is out of range (vocabulary of %d)", t, n_vocab);
-  if (p.n < 1) return Error("n (samples per prompt) must be at least 1 (got %d)", p.n);
+    if (t < 0 || t >= n_vocab) return Error("prompt token id %d is out of range (vocabulary of %d)", t, n_vocab).with_code(ErrorCode::InvalidArgument);
+  if (p.n < 1) return Error("n (samples per prompt) must be at least 1 (got %d)", p.n).with_code(ErrorCode::InvalidArgument);
   if (p.n > opts_.max_running)
-    return Error("n = %d samples exceed the engine's limit of %d running sequences", p.n, opts_.max_running);
-  if (p.max_tokens < 1) return Error("max_tokens must be at least 1 (got %d)", p.max_tokens);
+    return Error("n = %d samples exceed the engine's limit of %d running sequences", p.n, opts_.max_running)
+        .with_code(ErrorCode::Capacity);
+  if (p.max_tokens < 1) return Error("max_tokens must be at least 1 (got %d)", p.max_tokens).with_code(ErrorCode::InvalidArgument);
   const int64_t longest = static_cast<int64_t>(p.prompt.size()) + p.max_tokens;
   if (longest > so.n_ctx)
     return Error("a prompt of %zu tokens plus max_tokens %d exceeds the context size %d", p.prompt.size(),
-                 p.max_tokens, so.n_ctx);
+                 p.max_tokens, so.n_ctx)
+        .with_code(ErrorCode::Capacity);
   const int64_t blocks = static_cast<int64_t>(p.n) * ((longest + so.block_size - 1) / so.block_size);
   if (blocks > so.kv_blocks)
     return Error("this request can need %lld KV blocks (%d samples of up to %lld tokens) but the pool has only %d",
-                 (long long)blocks, p.n, (long long)longest, so.kv_blocks);
+                 (long long)blocks, p.n, (long long)longest, so.kv_blocks)
+        .with_code(ErrorCode::Capacity);
   for (const std::string& s : p.stop)
-    if (s.empty()) return Error("a stop string is empty");
-  EMBER_RETURN_IF_ERROR(p.sampling.validate());
+    if (s.empty()) return Error("a stop string is empty").with_code(ErrorCode::InvalidArgument);
+  if (Status v = p.sampling.validate(); !v.ok()) return std::move(v).with_code(ErrorCode::InvalidArgument);
 
   auto r = std::make_shared<Request>();
   r->params = p;
@@ -143,23 +146,24 @@ Status Engine::cancel(int64_t id) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = requests_.find(id);
-    if (it == requests_.end()) return Error("request %lld does not exist", (long long)id);
-    if (it->second->finished) return Error("request %lld has already finished", (long long)id);
+    if (it == requests_.end()) return Error("request %lld does not exist", (long long)id).with_code(ErrorCode::NotFound);
+    if (it->second->finished) return Error("request %lld has already finished", (long long)id).with_code(ErrorCode::State);
     cancel_.push_back(id);
   }
   cv_.notify_all();
   return Status::Ok();
 }
 
-Status Engine::poll(int64_t id, std::vector<Event>* out) {
+Status Engine::poll(int64_t id, std::vector<Event>* out, size_t max) {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = requests_.find(id);
-  if (it == requests_.end()) return Error("request %lld does not exist", (long long)id);
+  if (it == requests_.end()) return Error("request %lld does not exist", (long long)id).with_code(ErrorCode::NotFound);
   Request& r = *it->second;
-  if (r.cb) return Error("request %lld delivers its events by callback, not by polling", (long long)id);
+  if (r.cb) return Error("request %lld delivers its events by callback, not by polling", (long long)id)
+        .with_code(ErrorCode::State);
   out->clear();
   r.drained.clear();
-  while (!r.queued.empty()) {
+  while (!r.queued.empty() && r.drained.size() < max) {
     r.drained.push_back(std::move(r.queued.front()));
     r.queued.pop_front();
   }
@@ -167,18 +171,29 @@ Status Engine::poll(int64_t id, std::vector<Event>* out) {
   return Status::Ok();
 }
 
+Status Engine::wait(int64_t id, int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return Error("request %lld does not exist", (long long)id).with_code(ErrorCode::NotFound);
+  std::shared_ptr<Request> r = it->second;
+  if (!cv_.wait_for(lk, std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0)), [&] { return r->finished; }))
+    return Error("request %lld did not finish within %lld ms", (long long)id, (long long)timeout_ms)
+        .with_code(ErrorCode::State);
+  return Status::Ok();
+}
+
 Expected<RequestStats> Engine::request_stats(int64_t id) const {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = requests_.find(id);
-  if (it == requests_.end()) return Error("request %lld does not exist", (long long)id);
+  if (it == requests_.end()) return Error("request %lld does not exist", (long long)id).with_code(ErrorCode::NotFound);
   return it->second->stats;
 }
 
 Status Engine::release(int64_t id) {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = requests_.find(id);
-  if (it == requests_.end()) return Error("request %lld does not exist", (long long)id);
-  if (!it->second->finished) return Error("request %lld is still running; cancel it first", (long long)id);
+  if (it == requests_.end()) return Error("request %lld does not exist", (long long)id).with_code(ErrorCode::NotFound);
+  if (!it->second->finished) return Error("request %lld is still running; cancel it first", (long long)id).with_code(ErrorCode::State);
   requests_.erase(it);
   return Status::Ok();
 }
@@ -351,7 +366,9 @@ void Engine::schedule_prefills() {
 
 Status Engine::step(bool* did_work) {
   if (did_work) *did_work = false;
-  if (stepping_.exchange(true)) return Error("Engine::step is already running (called from a callback, or from two threads)");
+  if (stepping_.exchange(true))
+    return Error("Engine::step is already running (called from a callback, or from two threads)")
+        .with_code(ErrorCode::State);
   Status st = step_locked_out(did_work);
   // Events go out after the state is consistent: queued ones under the lock, callbacks
   // without it (so they may call back into submit/cancel/poll/stats).
@@ -363,6 +380,7 @@ Status Engine::step(bool* did_work) {
       if (!r->cb) r->queued.push_back(e);
     publish_stats_locked();
   }
+  cv_.notify_all();  // ember_wait and the loop
   for (auto& [r, e] : out)
     if (r->cb) r->cb(e);
   if (did_work && !out.empty()) *did_work = true;
@@ -525,7 +543,7 @@ void Engine::retire_finished() {
 }
 
 Status Engine::run_until_idle() {
-  if (loop_running_) return Error("the engine loop is running; use poll or callbacks");
+  if (loop_running_) return Error("the engine loop is running; use poll or callbacks").with_code(ErrorCode::State);
   for (;;) {
     bool worked = false;
     EMBER_RETURN_IF_ERROR(step(&worked));
@@ -534,7 +552,7 @@ Status Engine::run_until_idle() {
 }
 
 Status Engine::start() {
-  if (loop_running_) return Error("the engine loop is already running");
+  if (loop_running_) return Error("the engine loop is already running").with_code(ErrorCode::State);
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = false;

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -105,8 +106,11 @@ class Engine {
   Expected<int64_t> submit(const RequestParams& params, EventCallback on_event = nullptr);
   // Thread-safe. Errors for an unknown or already-finished request.
   Status cancel(int64_t id);
-  // Thread-safe. Moves the queued events of a request (submitted without a callback) to *out.
-  Status poll(int64_t id, std::vector<Event>* out);
+  // Thread-safe. Moves up to `max` queued events of a request (submitted without a callback)
+  // to *out; the rest stay queued.
+  Status poll(int64_t id, std::vector<Event>* out, size_t max = SIZE_MAX);
+  // Thread-safe. Blocks until the request finished (needs another thread stepping).
+  Status wait(int64_t id, int64_t timeout_ms);
   Expected<RequestStats> request_stats(int64_t id) const;
   // Forgets a finished request (its stats and any unpolled events).
   Status release(int64_t id);

@@ -11,6 +11,10 @@
 
 namespace ember {
 
+// A coarse kind, for callers that must react differently (the C API maps it to its status
+// codes); most errors leave it at Unspecified and are told apart by their message only.
+enum class ErrorCode : unsigned char { Unspecified, InvalidArgument, NotFound, Capacity, State };
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
@@ -19,6 +23,11 @@ class [[nodiscard]] Status {
 
   bool ok() const { return !failed_; }
   const std::string& message() const { return message_; }
+  ErrorCode code() const { return code_; }
+  Status&& with_code(ErrorCode c) && {
+    code_ = c;
+    return std::move(*this);
+  }
 
   // Prefixes the message with context ("loading model.gguf: ...").
   Status& with_context(const std::string& ctx) {
@@ -30,6 +39,7 @@ class [[nodiscard]] Status {
   Status(std::string m, bool failed) : message_(std::move(m)), failed_(failed) {}
   std::string message_;
   bool failed_ = false;
+  ErrorCode code_ = ErrorCode::Unspecified;
 };
 
 // printf-style formatting for error messages.
