@@ -370,19 +370,20 @@ Status Engine::step(bool* did_work) {
     return Error("Engine::step is already running (called from a callback, or from two threads)")
         .with_code(ErrorCode::State);
   Status st = step_locked_out(did_work);
-  // Events go out after the state is consistent: queued ones under the lock, callbacks
-  // without it (so they may call back into submit/cancel/poll/stats).
+  // Events go out after the state is consistent: callbacks without the lock (so they may
+  // call back into submit/cancel/poll/stats), queued ones under it; a request is published
+  // as finished only after its last event was delivered, so wait() returning means done.
   std::vector<std::pair<std::shared_ptr<Request>, Event>> out;
   out.swap(out_);
+  for (auto& [r, e] : out)
+    if (r->cb) r->cb(e);
   {
     std::lock_guard<std::mutex> lk(mu_);
     for (auto& [r, e] : out)
       if (!r->cb) r->queued.push_back(e);
     publish_stats_locked();
   }
-  cv_.notify_all();  // ember_wait and the loop
-  for (auto& [r, e] : out)
-    if (r->cb) r->cb(e);
+  cv_.notify_all();  // wait() and the loop
   if (did_work && !out.empty()) *did_work = true;
   stepping_ = false;
   return st;
