@@ -306,6 +306,25 @@ void Engine::schedule_decodes() {
   }
 }
 
+// With prefix caching, a request whose first block equals that of a request still computing
+// its prompt waits: admitted now it would compute the shared blocks a second time; a step
+// later it finds them in the cache. (Checked on the first block only: shared system
+// prompts, the case that matters, differ from other prompts there.)
+bool Engine::shares_prefix_in_flight(const Request& r) const {
+  const BlockManager& bm = session_->blocks();
+  const size_t B = static_cast<size_t>(bm.block_size());
+  if (!bm.prefix_caching() || r.admitted_once || r.samples[0].tokens.size() <= B) return false;
+  const Sample& mine = r.samples[0];
+  for (const auto& q : running_) {
+    const Sample& s = q->samples[0];
+    if (s.computed >= q->prompt_len || s.tokens.size() <= B) continue;
+    if (std::equal(s.tokens.begin(), s.tokens.begin() + static_cast<std::ptrdiff_t>(B), mine.tokens.begin()) &&
+        std::equal(s.styles.begin(), s.styles.begin() + static_cast<std::ptrdiff_t>(B), mine.styles.begin()))
+      return true;
+  }
+  return false;
+}
+
 // Prompt chunks (and recomputation after preemption) in admission order, then new requests
 // in arrival order while the budget, the running limit and the pool allow.
 void Engine::schedule_prefills() {
@@ -330,6 +349,7 @@ void Engine::schedule_prefills() {
   while (!waiting_.empty() && budget_ > 0) {
     Request* r = waiting_.front().get();
     if (running_seqs + r->unfinished > opts_.max_running) break;
+    if (shares_prefix_in_flight(*r)) break;  // its prefix will be cached after this step
     // Give each unfinished sample that needs one a sequence, adopting cached prefix blocks.
     int64_t need = 0;
     int32_t hits = 0;

@@ -140,6 +140,7 @@ class Engine {
   void schedule_decodes();
   void schedule_prefills();
   void retire_finished();
+  bool shares_prefix_in_flight(const Request& r) const;
   void publish_stats_locked();
 
   const Model& model_;
