@@ -1,26 +1,27 @@
 // End-to-end forward pass against llama.cpp goldens (tests/data/goldens, made by
 // scripts/golden/make_model_goldens.py): for every case, the prompt is evaluated in one step,
-// then 64 greedy tokens are generated one step at a time. Every greedy token must equal
-// llama.cpp's, and the recorded top-10 logits must agree within kLogitTolerance.
+// then 64 greedy tokens are generated one step at a time.
 //
-// Why a tolerance, and why this one. ember reproduces llama.cpp's arithmetic wherever it
-// can without copying llama.cpp's code: activations are quantised to q8 bit for bit, the
-// AVX2 dot products and attention sums add in llama.cpp's lane order (one or four
-// accumulators, as llama.cpp picks per step), rope fuses like llama.cpp's build. What is
-// left is llama.cpp's own vectorised expf in silu and softmax: substituting llama.cpp's
-// ggml_vec_swiglu_f32 and ggml_vec_soft_max_f32 (loaded from its library in a debug build,
-// not in ember) makes all 640 greedy tokens and every recorded logit of the default model
-// equal, bit for bit. With libm's expf, one-ulp differences in silu now and then flip a q8
-// rounding, and the 30 layers amplify it: measured with teacher forcing, the largest logit
-// difference is 1.13 on the default model (llama.cpp's own batch-vs-token spread over
-// prompt positions reaches 2.0) and 0.21 on the tiny K-quant models (0.005 on f32/f16).
-// The bound is absolute, per model; a wrong op (rope, a norm, a quantised dot) moves
-// logits by several units and fails at once.
+// The default model must match exactly: every greedy token equal and every recorded logit
+// equal to llama.cpp's within 1e-4 (the JSON's printing precision; the values are bit-equal).
+// ember reproduces llama.cpp's x86 arithmetic without copying its code: activations are
+// quantised to q8 bit for bit, the AVX2 dot products and attention sums add in llama.cpp's
+// lane order (one or four accumulators, as llama.cpp picks per step), rope fuses like
+// llama.cpp's build, and silu and softmax use the same published 8-lane exp
+// (kernels/cpu/vecmath). Any one of these off by an ulp flips a q8 rounding now and then and
+// 30 layers amplify it into logit differences of tenths, so exactness is a sharp test.
 //
-// Greedy tokens are compared under teacher forcing (llama.cpp's token is fed next, so one
-// disagreement does not hide the rest). A disagreement fails the test unless llama.cpp's
-// own margin between its first and second choice is below kNearTie; at most 5% may differ.
-// Every disagreement is printed with its margin.
+// The tiny random-weight models check the other weight types and architectures. For some of
+// them llama.cpp itself takes paths ember does not reproduce bit for bit (llama.cpp repacks
+// Q4_0 and Q6_K weights into interleaved layouts on AVX2 and sums those in another order; f32
+// and f16 weights go through llamafile's sgemm in prompts), and random weights make near-ties
+// common. There the bound is 0.25 absolute on the recorded logits (measured worst: 0.17 on
+// the K-quant model, 0.005 on f32/f16; a wrong op moves logits by several units), and a greedy
+// disagreement is accepted only where llama.cpp's own margin between its first and second
+// choice is below kNearTie, for at most 5% of the tokens. Greedy tokens are compared under
+// teacher forcing (llama.cpp's token is fed next, so one disagreement does not hide the
+// rest); with no disagreement at all this equals free-running greedy decoding. Every
+// disagreement is printed with its margin.
 #include <algorithm>
 #include <cmath>
 #include <gtest/gtest.h>
@@ -41,6 +42,7 @@ struct GoldenFile {
   std::string golden;  // file under tests/data/goldens
   bool default_model;  // the model is the fetched default model, not a tiny test model
   float tolerance;     // largest |logit - llama.cpp| accepted (see above)
+  bool exact;          // every greedy token must equal llama.cpp's (no near-tie allowance)
 };
 
 std::ostream& operator<<(std::ostream& os, const GoldenFile& g) { return os << g.golden; }
@@ -106,7 +108,7 @@ TEST_P(ForwardGolden, GreedyTokensAndLogitsMatchLlamaCpp) {
       if (got != want[k]) {
         // Teacher forcing: llama.cpp's token is fed next either way, so one disagreement
         // does not hide the steps after it.
-        const bool near_tie = k < margins.size() && margins[k] < kNearTie;
+        const bool near_tie = !gf.exact && k < margins.size() && margins[k] < kNearTie;
         if (near_tie) {
           ++tie_mismatches;
         } else {
@@ -132,15 +134,15 @@ TEST_P(ForwardGolden, GreedyTokensAndLogitsMatchLlamaCpp) {
 
 std::vector<GoldenFile> golden_files() {
   return {
-      {"SmolLM2-135M-Instruct.Q4_1.json", true, 1.25f},
-      {"tiny-llama-f32-gqa1.json", false, 0.25f},
-      {"tiny-llama-f16-gqa4.json", false, 0.25f},
-      {"tiny-llama-bf16-gqa8.json", false, 0.25f},
-      {"tiny-llama-q8_0-gqa2.json", false, 0.25f},
-      {"tiny-llama-q4_0-gqa2.json", false, 0.25f},
-      {"tiny-llama-q4_k-gqa4-output.json", false, 0.25f},
-      {"tiny-llama-q6_k-gqa8.json", false, 0.25f},
-      {"tiny-qwen2-f16-bias-gqa2.json", false, 0.25f},
+      {"SmolLM2-135M-Instruct.Q4_1.json", true, 1e-4f, true},
+      {"tiny-llama-f32-gqa1.json", false, 0.25f, false},
+      {"tiny-llama-f16-gqa4.json", false, 0.25f, false},
+      {"tiny-llama-bf16-gqa8.json", false, 0.25f, false},
+      {"tiny-llama-q8_0-gqa2.json", false, 1e-4f, true},
+      {"tiny-llama-q4_0-gqa2.json", false, 0.25f, false},
+      {"tiny-llama-q4_k-gqa4-output.json", false, 0.25f, false},
+      {"tiny-llama-q6_k-gqa8.json", false, 0.25f, false},
+      {"tiny-qwen2-f16-bias-gqa2.json", false, 0.25f, false},
   };
 }
 

@@ -4,6 +4,7 @@
 #include "backends/cpu/ops/ops.h"
 #include "kernels/cpu/attention/attention.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/vecmath/vecmath.h"
 
 namespace ember::cpu {
 
@@ -22,8 +23,9 @@ namespace ember::cpu {
 //    against llama.cpp's dumped kq/kqv, bit for bit. The runtime marks each token with the
 //    style it would have had alone (KvLayout::token_style), so a token's result is the same
 //    whatever else shares its step: batched, chunked and recomputed sequences match solo runs;
-//  - scores are scaled, exp'd against the row max, and summed in f32 per 8-position chunk
-//    (reduced (l0+l4 + l2+l6) + (l1+l5 + l3+l7)) into a double;
+//  - scores are scaled, exp'd against the row max with llama.cpp's 8-lane exp (kernels/cpu/
+//    vecmath), and summed in f32 per 8-position chunk (reduced (l0+l4 + l2+l6) +
+//    (l1+l5 + l3+l7)) into a double;
 //  - probabilities are multiplied by (float)(1/sum) and rounded to f16 before the V product.
 size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache) {
   const int64_t max_ctx = cache.shape[0] * cache.shape[1];
@@ -52,6 +54,7 @@ void op_attention(const OpCtx& c) {
   float* qf = scores + cache.shape[0] * B;
   float* lanes = qf + D;  // [kAttnLanes][D]
   const kernels::AttentionKernels& k = kernels::attention_kernels();
+  const kernels::VecMathKernels& vm = kernels::vecmath_kernels();
 
   // (token, head) pairs are dealt round-robin: a causal token's cost grows with its position,
   // so contiguous ranges would leave the thread with the early tokens idle.
@@ -75,9 +78,11 @@ void op_attention(const OpCtx& c) {
     }
     double sum = 0;
     for (int32_t j0 = 0; j0 <= p; j0 += 8) {
-      float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      for (int l = 0; l < 8 && j0 + l <= p; ++l) v[l] = scores[j0 + l] = std::exp(scores[j0 + l] - mx);
-      sum += static_cast<double>(((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])));
+      // Masked (future) positions enter as -inf and leave as exactly 0, as in llama.cpp.
+      float v[8];
+      for (int l = 0; l < 8; ++l) v[l] = j0 + l <= p ? scores[j0 + l] : -INFINITY;
+      sum += static_cast<double>(vm.exp8_sum(v, mx));
+      for (int l = 0; l < 8 && j0 + l <= p; ++l) scores[j0 + l] = v[l];
     }
     const float inv = static_cast<float>(1.0 / sum);
     for (int32_t j = 0; j <= p; ++j) scores[j] = round_f16(scores[j] * inv);

@@ -1,0 +1,39 @@
+// Vectorised transcendental loops whose results must equal llama.cpp's x86 build bit for bit
+// (see docs/architecture.md, "Numerics"): an 8-lane exp and the SwiGLU product built on it.
+//
+// exp8 is the classic range-reduced polynomial exp: n = round(x * log2 e) by the 1.5 * 2^23
+// shift trick, r = x - n * ln2 (ln2 split in two parts), exp(r) ~ 1 + r + c2 r^2 + ... + c5 r^5
+// evaluated as an Estrin pair, scaled by 2^n built in the exponent bits, with a slower path
+// when |n| > 126 (scale split in two factors) and > 192 (overflow to inf / underflow to 0).
+// Its constants are the published ones of Arm's optimized-routines expf; llama.cpp uses the
+// same function (ggml_v_expf), which is why ember uses it: libm's expf differs in the last
+// bit for a few inputs, and those bits move whole q8 blocks a few layers later.
+//
+// The scalar variant emulates the eight lanes one at a time with std::fma and bit casts and
+// is bit-identical to the AVX2 one (tests/kernels/simd_test.cpp checks it).
+#pragma once
+
+#include <cstdint>
+
+namespace ember::kernels {
+
+struct VecMathKernels {
+  const char* isa;
+  // y[i] = silu(g[i]) * u[i] for i < n, silu(x) = x / (1 + exp(-x)): blocks of 8 with exp8,
+  // the n % 8 tail with libm's expf (as llama.cpp's ggml_vec_swiglu_f32 does).
+  void (*silu_mul)(int64_t n, float* y, const float* g, const float* u);
+  // v[i] = exp8(v[i] - max) for i < 8; returns ((v0+v4) + (v2+v6)) + ((v1+v5) + (v3+v7)).
+  float (*exp8_sum)(float* v, float max);
+};
+
+const VecMathKernels& vecmath_kernels_scalar();
+#if defined(__x86_64__)
+const VecMathKernels& vecmath_kernels_avx2();
+#endif
+// The best variant for this CPU (EMBER_VERBOSE=1 logs the choice).
+const VecMathKernels& vecmath_kernels();
+
+// One lane of exp8, for tests and scalar tails.
+float exp8_lane(float x);
+
+}  // namespace ember::kernels
