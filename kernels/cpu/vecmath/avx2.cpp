@@ -1,4 +1,5 @@
 // AVX2 + FMA variant of kernels/cpu/vecmath (compiled with -mavx2 -mfma for this file only).
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #include <cmath>
@@ -63,3 +64,5 @@ const VecMathKernels& vecmath_kernels_avx2() {
 }
 
 }  // namespace ember::kernels
+
+#endif  // __x86_64__
