@@ -11,11 +11,11 @@
 // (kernels/cpu/vecmath). Any one of these off by an ulp flips a q8 rounding now and then and
 // 30 layers amplify it into logit differences of tenths, so exactness is a sharp test.
 //
-// The tiny random-weight models check the other weight types and architectures. For some of
-// them llama.cpp itself takes paths ember does not reproduce bit for bit (llama.cpp repacks
-// Q4_0 and Q6_K weights into interleaved layouts on AVX2 and sums those in another order; f32
-// and f16 weights go through llamafile's sgemm in prompts), and random weights make near-ties
-// common. There the bound is 0.25 absolute on the recorded logits (measured worst: 0.17 on
+// The tiny random-weight models check the other weight types and architectures. q8_0 and
+// q4_0 (whose 8-row repacked arithmetic llama.cpp uses on AVX2, and ember too) match exactly.
+// For the others llama.cpp takes paths ember does not reproduce bit for bit yet (llamafile's
+// sgemm for f32/f16/bf16 weights in prompts; the repacked q4_K GEMM in prompts), and random
+// weights make near-ties common. There the bound is 0.25 absolute on the recorded logits (measured worst: 0.17 on
 // the K-quant model, 0.005 on f32/f16; a wrong op moves logits by several units), and a greedy
 // disagreement is accepted only where llama.cpp's own margin between its first and second
 // choice is below kNearTie, for at most 5% of the tokens. Greedy tokens are compared under
@@ -139,7 +139,7 @@ std::vector<GoldenFile> golden_files() {
       {"tiny-llama-f16-gqa4.json", false, 0.25f, false},
       {"tiny-llama-bf16-gqa8.json", false, 0.25f, false},
       {"tiny-llama-q8_0-gqa2.json", false, 1e-4f, true},
-      {"tiny-llama-q4_0-gqa2.json", false, 0.25f, false},
+      {"tiny-llama-q4_0-gqa2.json", false, 1e-4f, true},
       {"tiny-llama-q4_k-gqa4-output.json", false, 0.25f, false},
       {"tiny-llama-q6_k-gqa8.json", false, 0.25f, false},
       {"tiny-qwen2-f16-bias-gqa2.json", false, 0.25f, false},

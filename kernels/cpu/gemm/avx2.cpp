@@ -9,6 +9,7 @@
 #include "kernels/cpu/x86/avx2_common.h"
 
 #include <cassert>
+#include <cmath>
 
 #include "kernels/cpu/gemm/gemm.h"
 #include "kernels/cpu/quant/quant.h"
@@ -53,6 +54,34 @@ void q4_0_rows(const DotRowsArgs& p, int64_t r0) {
     }
   }
   for (int r = 0; r < R; ++r) p.y[(r0 + r) * p.y_stride] = hsum8(acc[r]);
+}
+
+// Twin of quant's vec_dot_q4_0_q8_0_x8_avx2 (llama.cpp's repacked q4_0 arithmetic): each
+// block's whole integer sum, scaled and added with one scalar FMA per row.
+template <int R>
+void q4_0_x8_rows(const DotRowsArgs& p, int64_t r0) {
+  const auto* x = static_cast<const BlockQ4_0*>(p.w);
+  const BlockQ8_0* y[R];
+  float acc[R];
+  for (int r = 0; r < R; ++r) {
+    y[r] = act_row<BlockQ8_0>(p, r0 + r);
+    acc[r] = 0.0f;
+  }
+  const int64_t nb = p.n / kQK;
+  for (int64_t i = 0; i < nb; ++i) {
+    const float dx = h2f(x[i].d);
+    const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
+    for (int r = 0; r < R; ++r) {
+      const __m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(load32(y[r][i].qs), qx)),
+                                             _mm256_set1_epi16(1));
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(prod), _mm256_extracti128_si256(prod, 1));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+      acc[r] = std::fma(static_cast<float>(_mm_cvtsi128_si32(s4)), dx * h2f(y[r][i].d), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) p.y[(r0 + r) * p.y_stride] = acc[r];
 }
 
 template <int R>
@@ -117,12 +146,14 @@ void run_rows(const DotRowsArgs& p) {
 }
 
 template <int R> struct Q4_0 { static void run(const DotRowsArgs& p, int64_t r0) { q4_0_rows<R>(p, r0); } };
+template <int R> struct Q4_0x8 { static void run(const DotRowsArgs& p, int64_t r0) { q4_0_x8_rows<R>(p, r0); } };
 template <int R> struct Q4_1 { static void run(const DotRowsArgs& p, int64_t r0) { q4_1_rows<R>(p, r0); } };
 template <int R> struct Q8_0 { static void run(const DotRowsArgs& p, int64_t r0) { q8_0_rows<R>(p, r0); } };
 
 }  // namespace
 
 void vec_dot_rows_q4_0_q8_0_avx2(const DotRowsArgs& p) { run_rows<Q4_0>(p); }
+void vec_dot_rows_q4_0_q8_0_x8_avx2(const DotRowsArgs& p) { run_rows<Q4_0x8>(p); }
 void vec_dot_rows_q4_1_q8_1_avx2(const DotRowsArgs& p) { run_rows<Q4_1>(p); }
 void vec_dot_rows_q8_0_q8_0_avx2(const DotRowsArgs& p) { run_rows<Q8_0>(p); }
 

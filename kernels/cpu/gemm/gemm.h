@@ -55,6 +55,7 @@ void vec_dot_rows_q8_0_q8_0(const DotRowsArgs& p);
 #if defined(__x86_64__)
 // AVX2 + FMA + F16C; bit-identical to the *_avx2 dot products in simd.h.
 void vec_dot_rows_q4_0_q8_0_avx2(const DotRowsArgs& p);
+void vec_dot_rows_q4_0_q8_0_x8_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q4_1_q8_1_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q8_0_q8_0_avx2(const DotRowsArgs& p);
 #endif

@@ -17,7 +17,7 @@ bool always() { return true; }
 
 struct TypeCandidates {
   uint32_t type;
-  VecDotRowsCandidate list[2];
+  VecDotRowsCandidate list[3];
   int n;
 };
 
@@ -25,7 +25,11 @@ struct TypeCandidates {
 // same arithmetic on a given CPU.
 const TypeCandidates kCandidates[] = {
 #if defined(__x86_64__)
-    {kTypeQ4_0, {{"avx2", has_avx2, vec_dot_rows_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2}, {"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0}}, 2},
+    {kTypeQ4_0,
+     {{"avx2-x8", has_avx2, vec_dot_rows_q4_0_q8_0_x8_avx2, vec_dot_q4_0_q8_0_x8_avx2},
+      {"avx2", has_avx2, vec_dot_rows_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2},
+      {"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0}},
+     3},
     {kTypeQ4_1, {{"avx2", has_avx2, vec_dot_rows_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2}, {"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1}}, 2},
     {kTypeQ8_0, {{"avx2", has_avx2, vec_dot_rows_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2}, {"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0}}, 2},
 #else

@@ -33,12 +33,11 @@ const TypeCandidates kCandidates[] = {
 #if defined(__x86_64__)
     // llama.cpp's AVX2 build repacks q4_0 and q4_K weights 8 rows at a time (when the row count
     // allows) and then scales each block's whole integer sum; "avx2-x8" follows that arithmetic,
-    // "avx2" that of its plain vec_dot (used for other row counts) — see simd.h.
-    // q4_0: "avx2-x8" is listed after "avx2" (so never chosen, but tested) until the multi-row
-    // kernels of kernels/cpu/gemm have an x8 twin; with it first, they decline themselves.
+    // "avx2" that of its plain vec_dot (used for other row counts) — see simd.h. The multi-row
+    // kernels of kernels/cpu/gemm have an x8 twin for q4_0.
     {kTypeQ4_0,
-     {{"avx2", has_avx2, vec_dot_q4_0_q8_0_avx2},
-      {"avx2-x8", has_avx2, vec_dot_q4_0_q8_0_x8_avx2},
+     {{"avx2-x8", has_avx2, vec_dot_q4_0_q8_0_x8_avx2},
+      {"avx2", has_avx2, vec_dot_q4_0_q8_0_avx2},
       {"scalar", always, vec_dot_q4_0_q8_0}},
      3},
     {kTypeQ4_K,
