@@ -58,6 +58,9 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
       for (int i = 0; i < n.out.rank; ++i)
         if (n.out.shape[i] <= 0) return fail("dimensions must be positive");
       if (n.op == OpKind::Weight && !n.weight) return fail("weight has no data");
+      if (n.op == OpKind::KvCache && n.out.dtype != DType::F16 &&
+          !(n.out.dtype == DType::Q8_0 && n.out.rank == 4 && n.out.shape[3] % 32 == 0))
+        return fail("a kv cache is f16, or q8_0 with a head dimension that is a multiple of 32");
       return n.out;
     case OpKind::Embedding: {
       if (!want_inputs(2)) return fail("needs (table, ids)");
@@ -259,11 +262,11 @@ Value Builder::weight(const std::string& name, DType dtype, const std::vector<in
 }
 
 Value Builder::kv_cache(int layer, int which, int64_t n_blocks, int64_t block_size, int64_t n_kv_head,
-                        int64_t head_dim) {
+                        int64_t head_dim, DType dtype) {
   Node n = node_of(OpKind::KvCache, {});
   n.attrs.layer = layer;
   n.attrs.kv_which = which;
-  n.out = make_desc(DType::F16, {n_blocks, block_size, n_kv_head, head_dim});
+  n.out = make_desc(dtype, {n_blocks, block_size, n_kv_head, head_dim});
   return add_node(std::move(n));
 }
 

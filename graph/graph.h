@@ -48,8 +48,9 @@ class Builder {
 
   Value input(const std::string& name, DType dtype, std::initializer_list<int64_t> shape);
   Value weight(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const void* data);
+  // A layer's K or V pool; dtype F16 or Q8_0 (head_dim a multiple of 32).
   Value kv_cache(int layer, int which, int64_t n_blocks, int64_t block_size, int64_t n_kv_head,
-                 int64_t head_dim);
+                 int64_t head_dim, DType dtype = DType::F16);
   Value embedding(Value table, Value ids);
   Value matmul(Value x, Value w);
   Value add(Value a, Value b);

@@ -110,8 +110,10 @@ ember_status ember_engine_create(const char* model_path, const ember_engine_opti
     }
     if (o.backend && std::strcmp(o.backend, "cpu") != 0)
       return fail(EMBER_ERR_INVALID_ARGUMENT, std::string("backend '") + o.backend + "' is not available (this build has: cpu)");
-    if (o.kv_type && std::strcmp(o.kv_type, "f16") != 0)
-      return fail(EMBER_ERR_INVALID_ARGUMENT, std::string("kv_type '") + o.kv_type + "' is not supported (this version stores f16)");
+    ember::DType kv_type = ember::DType::F16;
+    if (o.kv_type && std::strcmp(o.kv_type, "q8_0") == 0) kv_type = ember::DType::Q8_0;
+    else if (o.kv_type && std::strcmp(o.kv_type, "f16") != 0)
+      return fail(EMBER_ERR_INVALID_ARGUMENT, std::string("kv_type '") + o.kv_type + "' is not supported (f16 or q8_0)");
     EMBER_CHECK_ARG(o.threads >= 1 && o.threads <= 1024, "threads must be between 1 and 1024");
     EMBER_CHECK_ARG(o.block_size >= 1 && o.block_size <= 1024, "block_size must be between 1 and 1024");
     EMBER_CHECK_ARG(o.max_running >= 1, "max_running must be at least 1");
@@ -127,10 +129,12 @@ ember_status ember_engine_create(const char* model_path, const ember_engine_opti
     eo.session.block_size = o.block_size;
     eo.session.n_batch = o.max_batch_tokens;
     eo.session.prefix_caching = o.prefix_caching != 0;
+    eo.session.kv_type = kv_type;
     eo.max_running = o.max_running;
     int64_t blocks = o.kv_blocks;
     if (blocks == 0) {
-      const uint64_t per_block = static_cast<uint64_t>(c.n_layer) * 2 * o.block_size * c.n_head_kv * c.head_dim * 2;
+      const uint64_t per_block =
+          static_cast<uint64_t>(c.n_layer) * 2 * o.block_size * c.n_head_kv * ember::dtype_row_bytes(kv_type, c.head_dim);
       const uint64_t bytes = o.kv_bytes ? o.kv_bytes : (256ull << 20);
       blocks = static_cast<int64_t>(bytes / per_block);
       const int64_t n_ctx = o.n_ctx ? o.n_ctx : std::min<int64_t>(4096, c.n_ctx_train);

@@ -24,7 +24,7 @@ Expected<std::unique_ptr<Session>> Session::create(const Model& model, const Ses
   CpuOptions cpu;
   cpu.threads = o.threads;
   EMBER_ASSIGN_OR_RETURN(s->backend_, make_cpu_backend(cpu));
-  EMBER_ASSIGN_OR_RETURN(s->kv_, KvPool::create(*s->backend_, c, o.block_size, o.kv_blocks));
+  EMBER_ASSIGN_OR_RETURN(s->kv_, KvPool::create(*s->backend_, c, o.block_size, o.kv_blocks, o.kv_type));
   s->blocks_ = std::make_unique<BlockManager>(o.kv_blocks, o.block_size, o.prefix_caching);
   s->layout_.block_size = o.block_size;
   return s;
@@ -46,6 +46,7 @@ Expected<Plan*> Session::plan_for(int64_t n_tokens, int64_t n_outputs) {
   shape.n_outputs = n_outputs;
   shape.kv_blocks = kv_->n_blocks();
   shape.block_size = kv_->block_size();
+  shape.kv_dtype = kv_->dtype();
   EMBER_ASSIGN_OR_RETURN(OpGraph g, graph::build_llama(model_.config(), model_, shape));
   EMBER_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, backend_->prepare(g));
   plans_.push_front({n_tokens, n_outputs, std::move(plan)});

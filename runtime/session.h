@@ -26,6 +26,7 @@ struct SessionOptions {
   int32_t block_size = 16;   // tokens per KV block
   int32_t n_batch = 512;     // most tokens evaluated in one step (longer prompts are chunked)
   bool prefix_caching = false;  // keep full blocks for reuse by later prompts
+  DType kv_type = DType::F16;   // K/V element type: F16, or Q8_0 (about half the memory)
 };
 
 // One token of a step: which sequence it extends, whether its logits are wanted, and its

@@ -51,9 +51,9 @@ Expected<OpGraph> build_llama(const ModelConfig& c, const WeightSource& ws, cons
                c.rope_freq_scale);
     k = b.rope(b.reshape(k, {n, Hkv, D}), positions, static_cast<int>(c.n_rot), mode, c.rope_freq_base,
                c.rope_freq_scale);
-    Value kc = b.kv_write(k, b.kv_cache(static_cast<int>(l), 0, step.kv_blocks, step.block_size, Hkv, D));
+    Value kc = b.kv_write(k, b.kv_cache(static_cast<int>(l), 0, step.kv_blocks, step.block_size, Hkv, D, step.kv_dtype));
     v = b.reshape(v, {n, Hkv, D});
-    Value vc = b.kv_write(v, b.kv_cache(static_cast<int>(l), 1, step.kv_blocks, step.block_size, Hkv, D));
+    Value vc = b.kv_write(v, b.kv_cache(static_cast<int>(l), 1, step.kv_blocks, step.block_size, Hkv, D, step.kv_dtype));
     Value a = b.attention(q, kc, vc, scale);
     a = b.matmul(a, W(p + "attn_output.weight"));
     x = b.add(x, a);

@@ -29,6 +29,7 @@ struct StepShape {
   int64_t n_outputs = 1;   // rows whose logits are wanted ("out_rows" input)
   int64_t kv_blocks = 1;   // blocks in each layer's KV pool
   int64_t block_size = 16; // tokens per KV block
+  DType kv_dtype = DType::F16;  // K/V element type: F16 or Q8_0
 };
 
 // Inputs of the built graph: "tokens" i32[n_tokens], "positions" i32[n_tokens],

@@ -83,7 +83,7 @@ typedef struct ember_engine_options {
   uint64_t kv_bytes;      /* KV pool size in bytes when kv_blocks is 0; 0 = 256 MiB, raised
                              to hold at least one sequence of n_ctx tokens */
   int32_t block_size;     /* tokens per KV block; default 16 */
-  const char* kv_type;    /* "f16" (default); others are refused by this version */
+  const char* kv_type;    /* "f16" (default) or "q8_0" (about half the memory; head_dim % 32 == 0) */
   int32_t max_running;    /* most sequences running at once; default 16 */
   int32_t max_batch_tokens; /* per-step token budget (chunked prefill); default 512 */
   int32_t prefix_caching; /* nonzero: reuse KV blocks of shared prompt prefixes; default 1 */

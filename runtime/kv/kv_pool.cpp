@@ -5,13 +5,19 @@
 namespace ember::runtime {
 
 Expected<std::unique_ptr<KvPool>> KvPool::create(Backend& backend, const graph::ModelConfig& cfg,
-                                                 int32_t block_size, int32_t n_blocks) {
+                                                 int32_t block_size, int32_t n_blocks, DType dtype) {
+  if (dtype != DType::F16 && dtype != DType::Q8_0) return Error("kv cache type must be f16 or q8_0");
+  if (dtype == DType::Q8_0 && cfg.head_dim % 32 != 0)
+    return Error("a q8_0 kv cache needs a head dimension that is a multiple of 32 (this model's is %lld)",
+                 (long long)cfg.head_dim);
   if (block_size < 1 || block_size > 1024) return Error("kv block size %d is out of range (1..1024)", block_size);
   if (n_blocks < 1) return Error("kv pool needs at least one block");
   auto p = std::make_unique<KvPool>();
   p->block_size_ = block_size;
   p->n_blocks_ = n_blocks;
-  const uint64_t per_pool = static_cast<uint64_t>(n_blocks) * block_size * cfg.n_head_kv * cfg.head_dim * 2;
+  p->dtype_ = dtype;
+  const uint64_t row = dtype_row_bytes(dtype, cfg.head_dim);  // one head of one token
+  const uint64_t per_pool = static_cast<uint64_t>(n_blocks) * block_size * cfg.n_head_kv * row;
   for (int64_t l = 0; l < cfg.n_layer; ++l)
     for (int w = 0; w < 2; ++w) {
       auto b = backend.alloc(per_pool);
@@ -20,7 +26,7 @@ Expected<std::unique_ptr<KvPool>> KvPool::create(Backend& backend, const graph::
       p->buffers_.push_back(std::move(b).value());
       p->bytes_ += per_pool;
     }
-  p->block_bytes_ = static_cast<uint64_t>(block_size) * cfg.n_head_kv * cfg.head_dim * 2;
+  p->block_bytes_ = static_cast<uint64_t>(block_size) * cfg.n_head_kv * row;
   return p;
 }
 

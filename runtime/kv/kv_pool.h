@@ -1,5 +1,5 @@
 // KV storage in fixed-size blocks: for every layer a K pool and a V pool of
-// [n_blocks, block_size, n_kv_head, head_dim] f16 in the backend's memory. Which block holds
+// [n_blocks, block_size, n_kv_head, head_dim] f16 (or q8_0) in the backend's memory. Which block holds
 // which tokens is the BlockManager's business (runtime/kv/block_manager.h); the pool only owns
 // the bytes and copies whole blocks for copy-on-write.
 #pragma once
@@ -17,7 +17,8 @@ namespace ember::runtime {
 class KvPool {
  public:
   static Expected<std::unique_ptr<KvPool>> create(Backend& backend, const graph::ModelConfig& cfg,
-                                                  int32_t block_size, int32_t n_blocks);
+                                                  int32_t block_size, int32_t n_blocks, DType dtype = DType::F16);
+  DType dtype() const { return dtype_; }
 
   int32_t block_size() const { return block_size_; }
   int32_t n_blocks() const { return static_cast<int32_t>(n_blocks_); }
@@ -31,6 +32,7 @@ class KvPool {
 
  private:
   int32_t block_size_ = 16;
+  DType dtype_ = DType::F16;
   int64_t n_blocks_ = 0;
   uint64_t bytes_ = 0;
   uint64_t block_bytes_ = 0;

@@ -42,8 +42,8 @@ TEST(CApi, VersionAndCreateErrors) {
   EXPECT_EQ(e, nullptr);
   ember_engine_options o;
   ember_engine_options_init(&o);
-  o.kv_type = "q8_0";
-  expect_fail(ember_engine_create(tiny_path().c_str(), &o, &e), EMBER_ERR_INVALID_ARGUMENT, "kv_type 'q8_0'");
+  o.kv_type = "q4_0";
+  expect_fail(ember_engine_create(tiny_path().c_str(), &o, &e), EMBER_ERR_INVALID_ARGUMENT, "kv_type 'q4_0'");
   ember_engine_options_init(&o);
   o.backend = "npu:7";
   expect_fail(ember_engine_create(tiny_path().c_str(), &o, &e), EMBER_ERR_INVALID_ARGUMENT, "backend 'npu:7'");

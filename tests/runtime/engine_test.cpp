@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
@@ -31,9 +34,10 @@ SamplerParams greedy() {
 
 // The reference: one request alone, through generate() on a fresh session.
 std::vector<int32_t> solo(const Model& m, const std::vector<int32_t>& prompt, int32_t max_tokens,
-                          const SamplerParams& sp, int32_t n_batch = 512) {
+                          const SamplerParams& sp, int32_t n_batch = 512, DType kv_type = DType::F16) {
   SessionOptions o;
   o.threads = 2;
+  o.kv_type = kv_type;
   o.n_ctx = static_cast<int32_t>(prompt.size()) + max_tokens + 1;
   o.n_batch = n_batch;
   auto s = Session::create(m, o);
@@ -191,6 +195,50 @@ TEST_F(EngineSmolLM2_135M, PrefixCachingAndPreemptionDoNotChangeTokens) {
   EXPECT_GT(tight.stats.preemptions, 0) << "the pool was meant to force preemption";
 }
 
+// The q8_0 KV cache stores K and V with 8-bit blocks: logits move a little, greedy choices
+// almost never. Teacher-forced on f16's greedy continuation of a chat prompt.
+TEST_F(EngineSmolLM2_135M, Q8_0KvCacheStaysCloseToF16) {
+  ASSERT_NE(model_, nullptr);
+  tokenizer::EncodeOptions special;
+  special.parse_special = true;
+  const std::vector<int32_t> prompt = model_->tokenizer().encode(
+      "<|im_start|>system\nYou are a helpful AI assistant.<|im_end|>\n<|im_start|>user\nExplain what a "
+      "stethoscope is used for.<|im_end|>\n<|im_start|>assistant\n", special);
+  const std::vector<int32_t> cont = solo(*model_, prompt, 48, greedy());
+  ASSERT_GE(cont.size(), 16u);
+  std::vector<std::vector<float>> lg[2];
+  double bytes[2] = {0, 0};
+  for (int which = 0; which < 2; ++which) {
+    SessionOptions o;
+    o.threads = 2;
+    o.n_ctx = 256;
+    o.kv_type = which ? DType::Q8_0 : DType::F16;
+    auto s = Session::create(*model_, o);
+    ASSERT_TRUE(s.ok()) << s.message();
+    const int32_t seq = (*s)->new_sequence();
+    std::vector<float> logits;
+    ASSERT_TRUE((*s)->eval(seq, prompt, false, &logits).ok());
+    lg[which].push_back(logits);
+    for (size_t k = 0; k + 1 < cont.size(); ++k) {
+      ASSERT_TRUE((*s)->eval(seq, std::span<const int32_t>(&cont[k], 1), false, &logits).ok());
+      lg[which].push_back(logits);
+    }
+    bytes[which] = static_cast<double>((*s)->kv().bytes());
+  }
+  EXPECT_NEAR(bytes[1] / bytes[0], 34.0 / 64.0, 1e-6) << "q8_0: 34 bytes per 32 values against f16's 64";
+  size_t same = 0;
+  float worst = 0;
+  for (size_t k = 0; k < lg[0].size(); ++k) {
+    const auto& a = lg[0][k];
+    const auto& b = lg[1][k];
+    same += std::max_element(a.begin(), a.end()) - a.begin() == std::max_element(b.begin(), b.end()) - b.begin();
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  }
+  std::printf("[ kv q8_0 ] %zu of %zu greedy choices equal to f16's, largest |logit diff| %.3f\n", same, lg[0].size(), worst);
+  EXPECT_GE(same * 10, lg[0].size() * 9);
+  EXPECT_LT(worst, 2.0f);
+}
+
 TEST_F(EngineSmolLM2_135M, ForksEqualIndependentRunsWithTheSameSeeds) {
   ASSERT_NE(model_, nullptr);
   RequestParams r;
@@ -283,6 +331,36 @@ TEST(EngineTiny, BatchingPrefixCachingPreemptionAndForksMatchSoloRuns) {
       EXPECT_GT(got.stats.prefix_hit_rate, 0);
     }
   }
+}
+
+TEST(EngineTiny, Q8_0KvCacheBatchedEqualsSolo) {
+  auto m = load(test::data_path("models/tiny-llama-q8_0-gqa2.gguf"));
+  ASSERT_TRUE(m);
+  if (m->config().head_dim % 32 != 0) {
+    SessionOptions o;
+    o.kv_type = DType::Q8_0;
+    auto s = Session::create(*m, o);
+    ASSERT_FALSE(s.ok()) << "a q8_0 cache needs head_dim % 32 == 0";
+    EXPECT_NE(s.message().find("multiple of 32"), std::string::npos) << s.message();
+    return;
+  }
+  const auto reqs = tiny_requests(*m, 8, 2);
+  EngineOptions eo;
+  eo.session.threads = 2;
+  eo.session.n_ctx = 64;
+  eo.session.kv_blocks = 40;
+  eo.session.block_size = 4;
+  eo.session.n_batch = 24;
+  eo.session.kv_type = DType::Q8_0;
+  Outcome got = batched(*m, eo, reqs);
+  for (size_t i = 0; i < reqs.size(); ++i)
+    for (int32_t k = 0; k < reqs[i].n; ++k) {
+      SamplerParams sp = reqs[i].sampling;
+      sp.seed += static_cast<uint64_t>(k);
+      const auto w = solo(*m, reqs[i].prompt, reqs[i].max_tokens, sp, 512, DType::Q8_0);
+      if (static_cast<int32_t>(w.size()) < reqs[i].max_tokens) continue;
+      EXPECT_EQ(got.of(static_cast<int64_t>(i), k), w) << "request " << i << " sample " << k;
+    }
 }
 
 TEST(EngineTiny, StopStringsMaxTokensAndCancellation) {

@@ -14,6 +14,7 @@ void ModelFlags::declare(Args& a) {
   a.option("-c,--ctx-size", &ctx, "N", "context size in tokens (default: 4096 or the model's, if smaller)");
   a.option("-b,--batch-size", &batch, "N", "most tokens per forward step (default 512)");
   a.option("--kv-block", &block_size, "N", "tokens per KV cache block (default 16)");
+  a.option("--kv-type", &kv_type, "f16|q8_0", "KV cache element type (default f16; q8_0 takes about half)");
 }
 
 Status ModelFlags::to_options(runtime::SessionOptions* o) const {
@@ -29,6 +30,9 @@ Status ModelFlags::to_options(runtime::SessionOptions* o) const {
   o->n_ctx = static_cast<int32_t>(ctx);
   o->n_batch = static_cast<int32_t>(batch);
   o->block_size = static_cast<int32_t>(block_size);
+  if (kv_type == "f16") o->kv_type = DType::F16;
+  else if (kv_type == "q8_0") o->kv_type = DType::Q8_0;
+  else return Error("--kv-type must be f16 or q8_0 (got '%s')", kv_type.c_str());
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #include "backends/cpu/ops/ops.h"
 #include "kernels/cpu/attention/attention.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/vecmath/vecmath.h"
 
 namespace ember::cpu {
@@ -29,7 +30,9 @@ namespace ember::cpu {
 //  - probabilities are multiplied by (float)(1/sum) and rounded to f16 before the V product.
 size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache) {
   const int64_t max_ctx = cache.shape[0] * cache.shape[1];
-  return (static_cast<size_t>(max_ctx) + static_cast<size_t>(q.shape[2]) * (1 + kernels::kAttnLanes)) * sizeof(float);
+  // scores, q, lanes; then for a q8_0 cache one row dequantised to f32 and to f16.
+  return (static_cast<size_t>(max_ctx) + static_cast<size_t>(q.shape[2]) * (2 + kernels::kAttnLanes)) * sizeof(float) +
+         static_cast<size_t>(q.shape[2]) * sizeof(uint16_t);
 }
 
 namespace {
@@ -47,12 +50,16 @@ void op_attention(const OpCtx& c) {
   const float scale = c.node->attrs.scale;
   const KvLayout& kv = *c.kv;
   const float* qp = static_cast<const float*>(c.in[0]);
-  const uint16_t* kp = static_cast<const uint16_t*>(c.in[1]);
-  const uint16_t* vp = static_cast<const uint16_t*>(c.in[2]);
+  const uint8_t* kp = static_cast<const uint8_t*>(c.in[1]);
+  const uint8_t* vp = static_cast<const uint8_t*>(c.in[2]);
+  const bool q8 = cache.dtype == DType::Q8_0;
+  const size_t row_bytes = dtype_row_bytes(cache.dtype, D);  // one head of one token
   float* out = static_cast<float*>(c.out);
   float* scores = reinterpret_cast<float*>(c.thread_scratch);
   float* qf = scores + cache.shape[0] * B;
   float* lanes = qf + D;  // [kAttnLanes][D]
+  float* deq = lanes + kernels::kAttnLanes * D;                 // [D] (q8_0 cache)
+  uint16_t* deq16 = reinterpret_cast<uint16_t*>(deq + D);       // [D] (q8_0 cache)
   const kernels::AttentionKernels& k = kernels::attention_kernels();
   const kernels::VecMathKernels& vm = kernels::vecmath_kernels();
 
@@ -66,8 +73,14 @@ void op_attention(const OpCtx& c) {
     // f16 dot for a generated one (tinyBLAS declines dot lengths that are not a multiple of 8).
     const bool prompt_style = kv.token_style == nullptr || kv.token_style[t] == kStylePrompt;
     const int accs = prompt_style && D % 8 == 0 ? 1 : 4;
-    auto row = [&](const uint16_t* pool, int32_t j) {
-      return pool + ((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * D;
+    // An f16 row of K or V; a q8_0 row is expanded into deq16 first (values d * q, rounded
+    // to f16, so the same dot kernels run on both).
+    auto row = [&](const uint8_t* pool, int32_t j) -> const uint16_t* {
+      const uint8_t* r = pool + static_cast<size_t>((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * row_bytes;
+      if (!q8) return reinterpret_cast<const uint16_t*>(r);
+      kernels::dequantize_row_q8_0(r, deq, D);
+      kernels::f32_to_fp16_row(deq, deq16, D);
+      return deq16;
     };
     for (int64_t d = 0; d < D; ++d) qf[d] = round_f16(qp[(t * H + h) * D + d]);
 
