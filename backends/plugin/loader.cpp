@@ -84,7 +84,11 @@ Registry::~Registry() = default;
 
 void Registry::load_default() {
   std::string exe = executable_dir();
-  if (!exe.empty()) load_dir(exe + "/../plugins");
+  if (!exe.empty()) {
+    char real[PATH_MAX];
+    const std::string dir = exe + "/../plugins";
+    load_dir(realpath(dir.c_str(), real) ? std::string(real) : dir);
+  }
   load_env();
 }
 

@@ -226,6 +226,24 @@ TEST(PluginAbi, DirectoryAndEnvPathLoadEveryPluginOnce) {
   EXPECT_FALSE(reg.open("no-such:0").ok());
 }
 
+// `ember devices` lists the CPU, every plugin device with what it runs, and each refused plugin
+// with its reason — and still exits 0: a broken plugin never stops ember.
+TEST(PluginAbi, EmberDevicesListsDevicesAndRefusals) {
+  setenv("EMBER_PLUGIN_PATH", npu_ref_path().c_str(), 1);
+  test::CliResult r = test::run_ember("devices -v --plugin-dir " + test::shell_quote(EMBER_TEST_PLUGIN_DIR));
+  unsetenv("EMBER_PLUGIN_PATH");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* want : {"cpu  (built in)", "npu-ref:0", "runs:     matmul(F32 F16) add mul rms_norm silu_mul",
+                           "rope(F32): rope is not in npu-ref's op set", "test-min:0", "test-fault:0",
+                           "refused plugins:", "libember-test-bad_abi.so: built for plugin ABI version 999",
+                           "libember-test-no_entry.so: no entry point 'ember_plugin_init'",
+                           "libember-test-init_fail.so: initialisation failed: simulated: no device driver",
+                           "libember-test-missing_entry.so: required entry 'compile' is NULL"})
+    EXPECT_NE(r.out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << r.out;
+  // CPU line: every weight type the CPU has kernels for shows under matmul.
+  EXPECT_NE(r.out.find("matmul(F32 F16 BF16 Q4_0 Q4_1"), std::string::npos) << r.out;
+}
+
 // ---- npu-ref --------------------------------------------------------------------------------
 
 using CacheStatsFn = void (*)(uint64_t*, uint64_t*, uint64_t*);

@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"chat", ember::cli::cmd_chat, "interactive chat; the KV cache is kept across turns"},
     {"graph", ember::cli::cmd_graph, "print the forward pass graph (--dump)"},
     {"bench", ember::cli::cmd_bench, "measure prompt (pp) and generation (tg) speed, like llama-bench"},
+    {"devices", ember::cli::cmd_devices, "list the CPU and plugin devices, what each runs, and refused plugins"},
     {"tokenize", ember::cli::cmd_tokenize, "turn text into token ids with a model's tokenizer"},
 };
 
