@@ -244,6 +244,26 @@ TEST(PluginAbi, EmberDevicesListsDevicesAndRefusals) {
   EXPECT_NE(r.out.find("matmul(F32 F16 BF16 Q4_0 Q4_1"), std::string::npos) << r.out;
 }
 
+// Without any OpenCL platform (the ICD loader pointed at an empty vendors folder) the OpenCL
+// plugin loads with no devices and `ember devices` says so plainly; without the plugin built,
+// `ember devices` says that instead. Either way the CPU is listed and the exit status is 0.
+TEST(PluginAbi, EmberDevicesWithoutAnOpenClPlatform) {
+  const std::string empty = test::tmp_dir() + "/no-opencl-vendors";
+  ASSERT_EQ(system(("mkdir -p " + test::shell_quote(empty)).c_str()), 0);
+  setenv("OCL_ICD_VENDORS", empty.c_str(), 1);
+  test::CliResult r = test::run_ember("devices");
+  unsetenv("OCL_ICD_VENDORS");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("cpu  (built in)"), std::string::npos) << r.out;
+  if (test::file_exists(std::string(EMBER_PLUGIN_DIR) + "/libember-opencl.so")) {
+    EXPECT_NE(r.out.find("opencl  (plugin "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("no devices: no OpenCL platform found"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("opencl:0"), std::string::npos) << r.out;
+  } else {
+    EXPECT_NE(r.out.find("opencl: no OpenCL plugin was found"), std::string::npos) << r.out;
+  }
+}
+
 // ---- npu-ref --------------------------------------------------------------------------------
 
 using CacheStatsFn = void (*)(uint64_t*, uint64_t*, uint64_t*);
