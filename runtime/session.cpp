@@ -9,6 +9,11 @@ constexpr size_t kMaxCachedPlans = 4;
 }
 
 Expected<std::unique_ptr<Session>> Session::create(const Model& model, const SessionOptions& opts) {
+  return create(model, opts, nullptr);
+}
+
+Expected<std::unique_ptr<Session>> Session::create(const Model& model, const SessionOptions& opts,
+                                                   std::unique_ptr<Backend> backend) {
   const graph::ModelConfig& c = model.config();
   SessionOptions o = opts;
   if (o.n_ctx == 0) o.n_ctx = static_cast<int32_t>(std::min<int64_t>(4096, c.n_ctx_train));
@@ -20,7 +25,11 @@ Expected<std::unique_ptr<Session>> Session::create(const Model& model, const Ses
   std::unique_ptr<Session> s(new Session(model, o));
   CpuOptions cpu;
   cpu.threads = o.threads;
-  EMBER_ASSIGN_OR_RETURN(s->backend_, make_cpu_backend(cpu));
+  if (backend) {
+    s->backend_ = std::move(backend);
+  } else {
+    EMBER_ASSIGN_OR_RETURN(s->backend_, make_cpu_backend(cpu));
+  }
   const int32_t blocks = (o.n_ctx + o.block_size - 1) / std::max(o.block_size, 1);
   EMBER_ASSIGN_OR_RETURN(s->kv_, KvPool::create(*s->backend_, c, o.block_size, blocks));
   s->layout_.block_size = o.block_size;

@@ -246,8 +246,9 @@ Expected<std::vector<float>> run_case(Backend& be, const Case& c) {
   for (const auto& [name, bytes] : c.inputs) args.inputs.push_back({name, bytes.data()});
   std::vector<std::unique_ptr<Buffer>> pools;
   KvLayout layout;
+  // Copies may be asynchronous: their host memory must live until the queue is synchronised.
+  std::vector<uint8_t> zeros(c.kv_bytes, 0);
   if (c.kv_pools) {
-    std::vector<uint8_t> zeros(c.kv_bytes, 0);
     for (int i = 0; i < c.kv_pools; ++i) {
       EMBER_ASSIGN_OR_RETURN(auto buf, be.alloc(c.kv_bytes));
       EMBER_RETURN_IF_ERROR(be.queue().write(*buf, 0, zeros.data(), zeros.size()));
