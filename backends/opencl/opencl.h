@@ -27,6 +27,12 @@ struct SharedWeight {
   int refs = 0;
 };
 
+// How a matmul of one weight type runs on a device (chosen by the tuner).
+struct MatmulChoice {
+  bool item = false;   // one output per work-item (else one work-group per output)
+  size_t local = 0;    // per-item: work-group size, 0 = the driver's choice
+};
+
 struct Device {
   cl_platform_id platform = nullptr;
   cl_device_id id = nullptr;
@@ -36,6 +42,7 @@ struct Device {
   uint64_t memory = 0;
   size_t wg = 64;                // work-group size of the reduction kernels (a power of two)
   std::map<const void*, SharedWeight> weights;  // weight bytes uploaded once, shared by plans
+  std::map<std::string, MatmulChoice> matmul_choice;  // per weight type and shape, from the tuner
 };
 
 std::vector<Device>& devices();
@@ -52,6 +59,12 @@ struct Queue {
 
 // Builds (once) the device's program; the error carries the build log.
 ember_status ensure_program(Device& d);
+
+// The tuned matmul variant for `dtype` on `d` (tuning on first use; see tuner.cpp).
+MatmulChoice tuned_matmul(Device& d, uint32_t dtype, int K, int N);
+// Global/local sizes of a matmul launch; *local_ptr is NULL when the driver chooses.
+void matmul_launch_size(const Device& d, const MatmulChoice& c, int64_t N, int64_t M, size_t global[2],
+                        size_t local[2], const size_t** local_ptr);
 
 ember_status judge(const Device& d, const ember_graph& g, ember_support* out);
 ember_status compile(int device, const ember_graph& g, ember_plan* out);

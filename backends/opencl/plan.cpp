@@ -293,13 +293,17 @@ ember_status compile(int device, const ember_graph& g, ember_plan* out) {
     switch (n.op) {
       case EMBER_OP_MATMUL: {
         const ember_tensor_desc& w = g.nodes[n.inputs[1]].out;
-        kname = w.dtype == EMBER_DTYPE_F32 ? "matmul_f32" : w.dtype == EMBER_DTYPE_F16 ? "matmul_f16"
-              : w.dtype == EMBER_DTYPE_Q4_0 ? "matmul_q4_0" : w.dtype == EMBER_DTYPE_Q4_1 ? "matmul_q4_1" : "matmul_q8_0";
+        const MatmulChoice ch = tuned_matmul(d, w.dtype, static_cast<int>(w.shape[1]), static_cast<int>(w.shape[0]));
+        static const char* const group[] = {"matmul_f32", "matmul_f16", "matmul_q4_0", "matmul_q4_1", "matmul_q8_0"};
+        static const char* const item[] = {"matmul_f32_item", "matmul_f16_item", "matmul_q4_0_item",
+                                           "matmul_q4_1_item", "matmul_q8_0_item"};
+        const int t = w.dtype == EMBER_DTYPE_F32 ? 0 : w.dtype == EMBER_DTYPE_F16 ? 1 : w.dtype == EMBER_DTYPE_Q4_0 ? 2
+                    : w.dtype == EMBER_DTYPE_Q4_1 ? 3 : 4;
+        kname = ch.item ? item[t] : group[t];
         l.dims = 2;
-        l.global[0] = static_cast<size_t>(w.shape[0]) * wg;
-        l.global[1] = static_cast<size_t>(n.out.shape[0]);
-        l.local[0] = wg;
-        l.use_local = true;
+        const size_t* lp = nullptr;
+        matmul_launch_size(d, ch, w.shape[0], n.out.shape[0], l.global, l.local, &lp);
+        l.use_local = lp != nullptr;
         l.args = {node_arg(n.inputs[0]), node_arg(n.inputs[1]), node_arg(i), i32(w.shape[1]), i32(w.shape[0])};
         break;
       }

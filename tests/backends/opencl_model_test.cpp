@@ -10,6 +10,12 @@
 // ties, margin < kNearTie), every token after that to agree in at least kMinIdentical of the
 // steps, and the recorded top-10 logits to be within each model's tolerance below (measured
 // on PoCL and rounded up; a wrong kernel moves logits by several units).
+//
+// PoCL on a CPU decodes the default model at a few tokens per second, so for it the test takes
+// the first kDefaultModelCases cases and 32 greedy tokens of each (the tiny models run whole).
+// Measured over all 10 cases x 64 tokens on PoCL: 22 of 640 tokens differ, every one at a
+// llama.cpp margin below 0.35; largest logit difference 0.76 (the CPU backend's own bound
+// against llama.cpp is 1.25, which this test keeps).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,6 +33,8 @@ namespace {
 
 constexpr float kNearTie = 0.6f;
 constexpr double kMinIdentical = 0.9;
+constexpr size_t kDefaultModelCases = 3;
+constexpr size_t kDefaultModelTokens = 32;
 
 struct ModelCase {
   const char* name;     // the test's name
@@ -59,11 +67,14 @@ TEST_P(OpenClModel, GreedyTokensAndLogitsMatchLlamaCpp) {
   float worst = 0;
   size_t compared = 0, differ = 0, generated = 0;
   double decode_s = 0;
+  size_t n_cases = 0;
   for (const test::Json& c : g["cases"].arr) {
+    if (mc.default_model && n_cases++ == kDefaultModelCases) break;
     SCOPED_TRACE("case " + c["name"].str);
     std::vector<int32_t> prompt, want;
     for (const test::Json& t : c["prompt_ids"].arr) prompt.push_back(static_cast<int32_t>(t.num));
     for (const test::Json& t : c["greedy_ids"].arr) want.push_back(static_cast<int32_t>(t.num));
+    if (mc.default_model && want.size() > kDefaultModelTokens) want.resize(kDefaultModelTokens);
     std::vector<float> margins;
     for (const test::Json& t : c["greedy_margins"].arr) margins.push_back(static_cast<float>(t.num));
     std::map<int64_t, const test::Json*> records;
@@ -119,7 +130,7 @@ TEST_P(OpenClModel, GreedyTokensAndLogitsMatchLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(
     Goldens, OpenClModel,
-    ::testing::Values(ModelCase{"SmolLM2_135M_Instruct_Q4_1", "SmolLM2-135M-Instruct.Q4_1.json", true, 2.0f},
+    ::testing::Values(ModelCase{"SmolLM2_135M_Instruct_Q4_1", "SmolLM2-135M-Instruct.Q4_1.json", true, 1.25f},
                       ModelCase{"tiny_llama_f32", "tiny-llama-f32-gqa1.json", false, 0.25f},
                       ModelCase{"tiny_llama_f16", "tiny-llama-f16-gqa4.json", false, 0.25f},
                       ModelCase{"tiny_llama_q8_0", "tiny-llama-q8_0-gqa2.json", false, 0.5f},
