@@ -183,6 +183,12 @@ ember_status api_compile(void*, int32_t device, const ember_graph* g, ember_plan
   return compile(device, *g, out);
 }
 void api_plan_destroy(void*, ember_plan p) { destroy_plan(p); }
+
+// Extras by name. "opencl_retune": void (*)(int32_t force), see set_retune.
+void* api_get_proc_address(void*, const char* name) {
+  if (name && std::strcmp(name, "opencl_retune") == 0) return reinterpret_cast<void*>(&set_retune);
+  return nullptr;
+}
 ember_status api_execute(void*, ember_queue h, ember_plan p, const ember_exec_args* a) {
   auto* q = reinterpret_cast<Queue*>(h);
   if (!q || !p || !a) return fail(EMBER_STATUS_INVALID_ARGUMENT, "execute needs a queue, a plan and arguments");
@@ -299,6 +305,6 @@ extern "C" EMBER_PLUGIN_EXPORT ember_status ember_plugin_init(uint32_t host_abi_
   api->compile = api_compile;
   api->plan_destroy = api_plan_destroy;
   api->execute = api_execute;
-  api->get_proc_address = nullptr;
+  api->get_proc_address = api_get_proc_address;
   return EMBER_STATUS_OK;
 }

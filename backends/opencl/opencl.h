@@ -62,6 +62,9 @@ ember_status ensure_program(Device& d);
 
 // The tuned matmul variant for `dtype` on `d` (tuning on first use; see tuner.cpp).
 MatmulChoice tuned_matmul(Device& d, uint32_t dtype, int K, int N);
+// The "opencl_retune" extra: void (*)(int32_t force). force != 0: re-time every shape met
+// from now on, ignoring cached choices; 0: use the cache again.
+void set_retune(int32_t force);
 // Global/local sizes of a matmul launch; *local_ptr is NULL when the driver chooses.
 void matmul_launch_size(const Device& d, const MatmulChoice& c, int64_t N, int64_t M, size_t global[2],
                         size_t local[2], const size_t** local_ptr);

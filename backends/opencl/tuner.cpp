@@ -20,6 +20,13 @@
 namespace ember_opencl {
 namespace {
 
+const char* type_name(uint32_t t) {
+  return t == EMBER_DTYPE_F32 ? "F32" : t == EMBER_DTYPE_F16 ? "F16" : t == EMBER_DTYPE_Q4_0 ? "Q4_0"
+       : t == EMBER_DTYPE_Q4_1 ? "Q4_1" : "Q8_0";
+}
+
+bool g_force = false;  // set by the "opencl_retune" extra: ignore cached choices
+
 const MatmulChoice kCandidates[] = {{false, 0}, {true, 0}, {true, 32}, {true, 64}};
 
 std::string tune_file() {
@@ -95,6 +102,12 @@ double time_candidate(Device& d, cl_command_queue q, const MatmulChoice& c, uint
 
 }  // namespace
 
+void set_retune(int32_t force) {
+  g_force = force != 0;
+  if (g_force)
+    for (Device& d : devices()) d.matmul_choice.clear();
+}
+
 void matmul_launch_size(const Device& d, const MatmulChoice& c, int64_t N, int64_t M, size_t global[2],
                         size_t local[2], const size_t** local_ptr) {
   global[1] = static_cast<size_t>(M);
@@ -118,7 +131,7 @@ MatmulChoice tuned_matmul(Device& d, uint32_t dtype, int K, int N) {
   auto it = d.matmul_choice.find(key);
   if (it != d.matmul_choice.end()) return it->second;
   MatmulChoice best{false, 0};
-  if (load(key, &best)) {
+  if (!g_force && load(key, &best)) {
     d.matmul_choice[key] = best;
     return best;
   }
@@ -138,7 +151,7 @@ MatmulChoice tuned_matmul(Device& d, uint32_t dtype, int K, int N) {
     const size_t n = sizeof kCandidates / sizeof kCandidates[0];
     for (size_t i = 0; i < n; ++i) {
       const MatmulChoice& c = kCandidates[i];
-      std::fprintf(stderr, "\ropencl: tuning matmul (type %u, K=%d, N=%d) on %s: candidate %zu/%zu", dtype, K, N,
+      std::fprintf(stderr, "\ropencl: tuning matmul %s K=%d N=%d on %s: candidate %zu/%zu", type_name(dtype), K, N,
                    d.name.c_str(), i + 1, n);
       std::fflush(stderr);
       const double s = time_candidate(d, q, c, dtype, x, w, y, K, N);
@@ -147,8 +160,8 @@ MatmulChoice tuned_matmul(Device& d, uint32_t dtype, int K, int N) {
         best = c;
       }
     }
-    std::fprintf(stderr, "\ropencl: tuned matmul (type %u) on %s: %s kernel, work-group %s, %.3f ms\n", dtype,
-                 d.name.c_str(), best.item ? "per-item" : "group-reduction",
+    std::fprintf(stderr, "\ropencl: tuned matmul %s K=%d N=%d on %s: %s kernel, work-group %s, %.3f ms\n",
+                 type_name(dtype), K, N, d.name.c_str(), best.item ? "per-item" : "group-reduction",
                  best.item ? (best.local ? std::to_string(best.local).c_str() : "driver's choice")
                            : std::to_string(d.wg).c_str(),
                  best_s * 1e3);

@@ -30,6 +30,7 @@
 #include "graph/graph.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant/quant.h"
+#include "support/test_support.h"
 
 namespace ember {
 namespace {
@@ -276,6 +277,10 @@ struct Cell {
 };
 
 TEST(Conformance, EveryOpOnEveryDeviceAgainstTheCpu) {
+  // Plugin caches (compiled plans, tuning choices) go to this run's scratch folder unless the
+  // caller chose a place: a test run leaves nothing in $HOME.
+  setenv("EMBER_NPU_REF_CACHE_DIR", (test::tmp_dir() + "/npu-ref-cache").c_str(), 0);
+  setenv("EMBER_OPENCL_TUNE_CACHE", (test::tmp_dir() + "/opencl-tune.txt").c_str(), 0);
   plugin::Registry reg;
   reg.load_dir(EMBER_PLUGIN_DIR);
   reg.load_env();

@@ -52,6 +52,7 @@ int32_t argmax(const std::vector<float>& v) {
 
 TEST_P(OpenClModel, GreedyTokensAndLogitsMatchLlamaCpp) {
   const ModelCase& mc = GetParam();
+  setenv("EMBER_OPENCL_TUNE_CACHE", (test::tmp_dir() + "/opencl-tune.txt").c_str(), 0);  // not in $HOME
   plugin::Registry reg;
   const plugin::PluginRecord& rec = reg.load_file(std::string(EMBER_PLUGIN_DIR) + "/libember-opencl.so");
   if (!rec.loaded || rec.devices.empty())
@@ -126,6 +127,34 @@ TEST_P(OpenClModel, GreedyTokensAndLogitsMatchLlamaCpp) {
               "decode %.1f tokens/s\n",
               mc.golden, rec.devices[0].info.vendor.c_str(), compared, differ, worst,
               decode_s > 0 ? generated / decode_s : 0.0);
+}
+
+// `ember tune MODEL --force` times every matmul shape of the model's decode step and writes
+// one choice per (type, shape) to the tuning file; a second run without --force re-times none.
+TEST(OpenClTune, SmolLM2_135M_EveryMatmulShapeIsTunedAndCached) {
+  plugin::Registry reg;
+  const plugin::PluginRecord& rec = reg.load_file(std::string(EMBER_PLUGIN_DIR) + "/libember-opencl.so");
+  if (!rec.loaded || rec.devices.empty())
+    GTEST_SKIP() << "no OpenCL device: " << (rec.loaded ? rec.note : rec.refusal);
+  const std::string model = test::default_model_path();
+  ASSERT_FALSE(model.empty()) << "the default model is missing: run scripts/fetch-model.sh";
+  const std::string file = test::tmp_dir() + "/tune-cli.txt";
+  std::remove(file.c_str());
+  setenv("EMBER_OPENCL_TUNE_CACHE", file.c_str(), 1);
+  test::CliResult r = test::run_ember("tune " + test::shell_quote(model) + " --force");
+  test::CliResult again = test::run_ember("tune " + test::shell_quote(model));
+  unsetenv("EMBER_OPENCL_TUNE_CACHE");
+  ASSERT_EQ(r.code, 0) << r.err;
+  // SmolLM2-135M: Q4_1 576x576 (q, o), 576x192 (k, v), 576x1536 (gate, up), 1536x576 (down);
+  // the tied Q8_0 embedding as the output matmul, 576x49152.
+  for (const char* shape : {"Q4_1 K=576 N=576", "Q4_1 K=576 N=192", "Q4_1 K=576 N=1536", "Q4_1 K=1536 N=576",
+                            "Q8_0 K=576 N=49152"})
+    EXPECT_NE(r.err.find(std::string("tuned matmul ") + shape), std::string::npos) << shape << "\n" << r.err;
+  const std::string text = test::read_text(file);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5) << text;
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.err.find("tuned matmul"), std::string::npos) << again.err;
+  EXPECT_EQ(test::read_text(file), text);
 }
 
 INSTANTIATE_TEST_SUITE_P(
