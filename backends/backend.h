@@ -64,6 +64,7 @@ constexpr uint8_t kStylePrompt = 1;
 
 struct KvLayout {
   int block_size = 16;
+  int n_tokens = 0;                       // tokens of this step
   const int32_t* seq_of_token = nullptr;  // [n_tokens]
   const int32_t* positions = nullptr;     // [n_tokens]
   const uint8_t* token_style = nullptr;   // [n_tokens]; nullptr: all kStylePrompt

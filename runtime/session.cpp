@@ -9,6 +9,11 @@ constexpr size_t kMaxCachedPlans = 4;
 }
 
 Expected<std::unique_ptr<Session>> Session::create(const Model& model, const SessionOptions& opts) {
+  return create(model, opts, nullptr);
+}
+
+Expected<std::unique_ptr<Session>> Session::create(const Model& model, const SessionOptions& opts,
+                                                   std::unique_ptr<Backend> backend) {
   const graph::ModelConfig& c = model.config();
   SessionOptions o = opts;
   if (o.n_ctx == 0) o.n_ctx = static_cast<int32_t>(std::min<int64_t>(4096, c.n_ctx_train));
@@ -23,7 +28,11 @@ Expected<std::unique_ptr<Session>> Session::create(const Model& model, const Ses
   std::unique_ptr<Session> s(new Session(model, o));
   CpuOptions cpu;
   cpu.threads = o.threads;
-  EMBER_ASSIGN_OR_RETURN(s->backend_, make_cpu_backend(cpu));
+  if (backend) {
+    s->backend_ = std::move(backend);
+  } else {
+    EMBER_ASSIGN_OR_RETURN(s->backend_, make_cpu_backend(cpu));
+  }
   EMBER_ASSIGN_OR_RETURN(s->kv_, KvPool::create(*s->backend_, c, o.block_size, o.kv_blocks, o.kv_type));
   s->blocks_ = std::make_unique<BlockManager>(o.kv_blocks, o.block_size, o.prefix_caching);
   s->layout_.block_size = o.block_size;
@@ -155,6 +164,7 @@ Status Session::step(std::span<const BatchToken> batch, std::vector<float>* logi
   layout_.seq_of_token = seq_of_token_.data();
   layout_.positions = positions_.data();
   layout_.token_style = styles_.data();
+  layout_.n_tokens = static_cast<int>(n);
 
   auto plan = plan_for(n, static_cast<int64_t>(out_rows_.size()));
   if (!plan.ok()) {

@@ -42,6 +42,10 @@ struct BatchToken {
 class Session {
  public:
   static Expected<std::unique_ptr<Session>> create(const Model& model, const SessionOptions& opts);
+  // The same on a given backend (a plugin device, say) instead of a CPU backend of
+  // opts.threads threads; the whole graph and the KV pool live on it.
+  static Expected<std::unique_ptr<Session>> create(const Model& model, const SessionOptions& opts,
+                                                   std::unique_ptr<Backend> backend);
 
   const Model& model() const { return model_; }
   const SessionOptions& options() const { return opts_; }

@@ -10,5 +10,7 @@ int cmd_chat(int argc, char** argv);
 int cmd_graph(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_bench_serve(int argc, char** argv);
+int cmd_devices(int argc, char** argv);
+int cmd_tune(int argc, char** argv);
 
 }  // namespace ember::cli

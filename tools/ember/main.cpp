@@ -20,6 +20,8 @@ const Command kCommands[] = {
     {"graph", ember::cli::cmd_graph, "print the forward pass graph (--dump)"},
     {"bench", ember::cli::cmd_bench, "measure prompt (pp) and generation (tg) speed, like llama-bench"},
     {"bench-serve", ember::cli::cmd_bench_serve, "load-test the serving engine (throughput, TTFT/TPOT, KV use)"},
+    {"devices", ember::cli::cmd_devices, "list the CPU and plugin devices, what each runs, and refused plugins"},
+    {"tune", ember::cli::cmd_tune, "tune a device plugin's kernels (OpenCL matmuls) on a model's shapes"},
     {"tokenize", ember::cli::cmd_tokenize, "turn text into token ids with a model's tokenizer"},
 };
 
