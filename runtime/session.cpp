@@ -61,6 +61,9 @@ Expected<Plan*> Session::plan_for(int64_t n_tokens, int64_t n_outputs) {
   shape.kv_blocks = kv_->n_blocks();
   shape.block_size = kv_->block_size();
   EMBER_ASSIGN_OR_RETURN(OpGraph g, graph::build_llama(model_.config(), model_, shape));
+  graph::PassContext pass_ctx;
+  pass_ctx.backend = backend_.get();
+  EMBER_RETURN_IF_ERROR(graph::run_pipeline(g, pass_ctx, opts_.passes));
   EMBER_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, backend_->prepare(g));
   plans_.push_front({n_tokens, n_outputs, std::move(plan)});
   if (plans_.size() > kMaxCachedPlans) plans_.pop_back();

@@ -11,6 +11,7 @@
 
 #include "backends/backend.h"
 #include "ember/core/status.h"
+#include "graph/passes/pipeline.h"
 #include "runtime/kv/kv_pool.h"
 #include "runtime/model/model.h"
 
@@ -22,6 +23,7 @@ struct SessionOptions {
                              // 0: min(4096, what the model was trained for)
   int32_t block_size = 16;   // tokens per KV block
   int32_t n_batch = 512;     // most tokens evaluated in one step (longer prompts are chunked)
+  graph::PipelineOptions passes;  // the graph compiler's passes run on every step graph
 };
 
 // One token of a step: which sequence it extends and whether its logits are wanted.

@@ -12,12 +12,14 @@
 namespace ember::cpu {
 
 inline constexpr int kMaxRopePairs = 256;
+inline constexpr int kMaxOpInputs = 4;
+inline constexpr int kMaxMatMulWeights = 3;
 
 struct OpCtx {
   const Node* node;
   void* out;
-  const void* in[3];
-  const TensorDesc* in_desc[3];
+  const void* in[kMaxOpInputs];
+  const TensorDesc* in_desc[kMaxOpInputs];
   int ith, nth;
   ThreadPool* pool;
   uint8_t* scratch;            // shared by all threads (matmul activations)
@@ -30,6 +32,18 @@ struct OpCtx {
 size_t matmul_scratch_bytes(const Node& n, const TensorDesc& x, const TensorDesc& w);
 size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache);
 Support matmul_supports(const TensorDesc& w);
+
+// The matmul routine shared by matmul, matmul_cat and matmul_add (matmul.cpp): x is in[0];
+// the weights' rows are taken in turn as one [ΣN, K] matrix; an addend, when set, is added
+// to every output (addend_is_row: one row [ΣN] for all M rows, else [M, ΣN]).
+struct MatMulArgs {
+  const void* w[kMaxMatMulWeights] = {};
+  const TensorDesc* w_desc[kMaxMatMulWeights] = {};
+  int n_weights = 0;
+  const float* addend = nullptr;
+  bool addend_is_row = false;
+};
+void matmul_run(const OpCtx& c, const MatMulArgs& m);
 
 void op_embedding(const OpCtx& c);
 void op_matmul(const OpCtx& c);
@@ -45,5 +59,9 @@ void op_attention(const OpCtx& c);
 void op_get_rows(const OpCtx& c);
 void op_permute(const OpCtx& c);
 void op_copy(const OpCtx& c);
+void op_matmul_cat(const OpCtx& c);
+void op_matmul_add(const OpCtx& c);
+void op_rms_norm_mul(const OpCtx& c);
+void op_slice(const OpCtx& c);
 
 }  // namespace ember::cpu
