@@ -125,11 +125,15 @@ Status Session::step(std::span<const BatchToken> batch, std::vector<float>* logi
   EMBER_ASSIGN_OR_RETURN(Plan* plan, plan_for(n, static_cast<int64_t>(out_rows_.size())));
   size_t want = out_rows_.size() * static_cast<size_t>(n_vocab);
   logits->resize(want);
-  ExecArgs args;
-  args.inputs = {{"tokens", tokens_.data()}, {"positions", positions_.data()}, {"out_rows", out_rows_.data()}};
+  // Filled in place: after the first step, assignments reuse capacity (no allocation).
+  ExecArgs& args = args_;
+  args.inputs.resize(3);
+  args.inputs[0] = {"tokens", tokens_.data()};
+  args.inputs[1] = {"positions", positions_.data()};
+  args.inputs[2] = {"out_rows", out_rows_.data()};
   args.kv = kv_->buffers();
   args.kv_layout = &layout_;
-  args.outputs = {logits->data()};
+  args.outputs.assign(1, logits->data());
   EMBER_RETURN_IF_ERROR(backend_->execute(*plan, args));
   EMBER_RETURN_IF_ERROR(backend_->queue().synchronize());
   for (size_t s = 0; s < seqs_.size(); ++s)

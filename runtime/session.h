@@ -76,6 +76,7 @@ class Session {
   // Per-step staging, kept to avoid allocation on the decode path.
   std::vector<int32_t> tokens_, positions_, out_rows_, seq_of_token_, seq_map_;
   KvLayout layout_;
+  ExecArgs args_;
 };
 
 }  // namespace ember::runtime
