@@ -10,6 +10,7 @@
 #include "graph/passes/pipeline.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "graph/graph.h"
 
@@ -65,13 +66,18 @@ Expected<std::vector<std::string>> parse_pass_list(const std::string& spec) {
 }
 
 Status run_pipeline(OpGraph& g, const PassContext& ctx, const PipelineOptions& opts) {
+  static const bool env_verify = [] {
+    const char* v = std::getenv("EMBER_VERIFY_PASSES");
+    return v && *v && std::string(v) != "0";
+  }();
+  const bool verify_each = opts.verify || env_verify;
   for (const std::string& name : opts.disabled)
     if (!is_pass_name(name)) return Error("unknown pass '%s'", name.c_str());
   for (const Pass& p : pipeline()) {
     if (std::find(opts.disabled.begin(), opts.disabled.end(), p.name) != opts.disabled.end()) continue;
     Status s = p.run(g, ctx);
     if (!s.ok()) return s.with_context(std::string("pass ") + p.name);
-    if (opts.verify) {
+    if (verify_each) {
       if (Status v = verify(g); !v.ok()) return v.with_context(std::string("after pass ") + p.name);
       if (Status v = verify_memory_plan(g); !v.ok()) return v.with_context(std::string("after pass ") + p.name);
     }

@@ -21,7 +21,8 @@ struct PipelineOptions {
 #endif
   std::vector<std::string> disabled;  // pass names switched off
   // Re-check the graph (verify, and the memory plan when there is one) after every pass.
-  // On in debug builds; tests switch it on.
+  // On in debug builds, and wherever EMBER_VERIFY_PASSES=1 is set (ctest sets it for every
+  // test, so every graph any test compiles is verified between passes).
   bool verify = kVerifyByDefault;
   // Called after each pass that ran, with its name and the graph it left.
   std::function<void(const Pass&, const OpGraph&)> after_pass;
