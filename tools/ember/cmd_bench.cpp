@@ -9,6 +9,8 @@
 // the figure is mean ± sample stddev. Beside it, a roofline figure: for tg the weight bytes
 // read per token × t/s (every weight is read once per decode step), for pp an estimate of the
 // matmul rate, 2 × params × t/s.
+// --passes "all/none/-merge-qkv" runs every test once per graph-compiler variant, in one run,
+// and adds a passes column.
 #include <unistd.h>
 
 #include <algorithm>
@@ -221,44 +223,45 @@ int cmd_bench(int argc, char** argv) {
   Progress progress;
   std::mt19937 rng(static_cast<uint32_t>(seed));
   std::vector<float> logits;
-  for (int t : *threads)
-  for (const auto& [spec, off] : variants) {
-    runtime::SessionOptions so;
-    so.threads = t;
-    so.passes.disabled = off;
-    so.n_batch = static_cast<int32_t>(batch);
-    so.n_ctx = static_cast<int32_t>(std::max<int64_t>(n_prompt, 1 + n_gen));
-    auto session = runtime::Session::create(*model, so);
-    if (!session.ok()) {
-      progress.done();
-      return fail("bench", session.message());
-    }
-    for (int kind = 0; kind < 2; ++kind) {
-      const bool pp = kind == 0;
-      const int64_t n = pp ? n_prompt : n_gen;
-      if (n == 0) continue;
-      TestResult r;
-      r.threads = t;
-      r.passes = spec;
-      r.test = strfmt("%s%lld", pp ? "pp" : "tg", (long long)n);
-      (pp ? r.n_prompt : r.n_gen) = n;
-      for (int rep = 0; rep <= reps; ++rep) {
-        progress.show(t, spec.empty() ? r.test : r.test + " [" + spec + "]", rep, static_cast<int>(reps));
-        auto ts = run_once(**session, pp, n, rng, &logits);
-        if (!ts.ok()) {
-          progress.done();
-          return fail("bench", r.test + ": " + ts.message());
-        }
-        if (rep > 0) r.ts.push_back(*ts);
+  for (int t : *threads) {
+    for (const auto& [spec, off] : variants) {
+      runtime::SessionOptions so;
+      so.threads = t;
+      so.passes.disabled = off;
+      so.n_batch = static_cast<int32_t>(batch);
+      so.n_ctx = static_cast<int32_t>(std::max<int64_t>(n_prompt, 1 + n_gen));
+      auto session = runtime::Session::create(*model, so);
+      if (!session.ok()) {
+        progress.done();
+        return fail("bench", session.message());
       }
-      double sum = 0, sq = 0;
-      for (double v : r.ts) sum += v;
-      r.mean = sum / static_cast<double>(r.ts.size());
-      for (double v : r.ts) sq += (v - r.mean) * (v - r.mean);
-      r.stddev = r.ts.size() > 1 ? std::sqrt(sq / static_cast<double>(r.ts.size() - 1)) : 0.0;
-      r.roofline = pp ? 2.0 * static_cast<double>(params) * r.mean / 1e9
-                      : static_cast<double>(model->weight_bytes()) * r.mean / 1e9;
-      results.push_back(std::move(r));
+      for (int kind = 0; kind < 2; ++kind) {
+        const bool pp = kind == 0;
+        const int64_t n = pp ? n_prompt : n_gen;
+        if (n == 0) continue;
+        TestResult r;
+        r.threads = t;
+        r.passes = spec;
+        r.test = strfmt("%s%lld", pp ? "pp" : "tg", (long long)n);
+        (pp ? r.n_prompt : r.n_gen) = n;
+        for (int rep = 0; rep <= reps; ++rep) {
+          progress.show(t, spec.empty() ? r.test : r.test + " [" + spec + "]", rep, static_cast<int>(reps));
+          auto ts = run_once(**session, pp, n, rng, &logits);
+          if (!ts.ok()) {
+            progress.done();
+            return fail("bench", r.test + ": " + ts.message());
+          }
+          if (rep > 0) r.ts.push_back(*ts);
+        }
+        double sum = 0, sq = 0;
+        for (double v : r.ts) sum += v;
+        r.mean = sum / static_cast<double>(r.ts.size());
+        for (double v : r.ts) sq += (v - r.mean) * (v - r.mean);
+        r.stddev = r.ts.size() > 1 ? std::sqrt(sq / static_cast<double>(r.ts.size() - 1)) : 0.0;
+        r.roofline = pp ? 2.0 * static_cast<double>(params) * r.mean / 1e9
+                        : static_cast<double>(model->weight_bytes()) * r.mean / 1e9;
+        results.push_back(std::move(r));
+      }
     }
   }
   progress.done();
