@@ -25,6 +25,7 @@ const char* op_name(OpKind op) {
     case OpKind::MatMulCat: return "matmul_cat";
     case OpKind::MatMulAdd: return "matmul_add";
     case OpKind::RmsNormMul: return "rms_norm_mul";
+    case OpKind::NormMatMul: return "norm_matmul";
     case OpKind::Slice: return "slice";
   }
   return "?";

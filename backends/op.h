@@ -52,6 +52,8 @@ enum class OpKind : uint8_t {
               //   y = x · concat(w0,w1,w2)ᵀ over the weights where they lie (no copy)
   MatMulAdd,  // (x f32[M,K], w [N,K], r f32[M,N] or [N]) -> x · wᵀ + r (epilogue add)
   RmsNormMul, // (x f32[M,N], w f32[N]) -> rms_norm(x) * w
+  NormMatMul, // (x f32[M,K], norm f32[K], w0 [N0,K] [, w1 [, w2]]) -> f32[M,ΣN]
+              //   y = rms_norm_mul(x, norm) · concat(w)ᵀ, the norm applied while converting x
   Slice,      // (x f32[M,N]) -> columns [attrs.begin, attrs.begin + out.dim(-1)) as f32[M,len];
               //   a view of x when M == 1, a copy otherwise
 };

@@ -85,6 +85,21 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
       }
       return make_desc(DType::F32, {in[0]->shape[0], total});
     }
+    case OpKind::NormMatMul: {
+      if (in.size() < 3 || in.size() > 5) return fail("needs (x, norm, w0 [, w1 [, w2]])");
+      if (!f32(in[0]) || in[0]->rank != 2) return fail("x must be f32[M,K], got " + desc_string(*in[0]));
+      if (!f32(in[1]) || in[1]->rank != 1 || in[1]->shape[0] != in[0]->shape[1])
+        return fail("norm " + desc_string(*in[1]) + " must be one row of x " + desc_string(*in[0]));
+      if (!(n.attrs.eps > 0)) return fail("eps must be positive");
+      int64_t total = 0;
+      for (size_t k = 2; k < in.size(); ++k) {
+        if (in[k]->rank != 2 || in[k]->shape[1] != in[0]->shape[1])
+          return fail("weight " + desc_string(*in[k]) + " does not fit x " + desc_string(*in[0]));
+        if (in[k]->dtype != in[2]->dtype) return fail("weights must share one type");
+        total += in[k]->shape[0];
+      }
+      return make_desc(DType::F32, {in[0]->shape[0], total});
+    }
     case OpKind::MatMulAdd: {
       if (!want_inputs(3)) return fail("needs (x, w, r)");
       if (!f32(in[0]) || in[0]->rank != 2) return fail("x must be f32[M,K], got " + desc_string(*in[0]));
@@ -220,7 +235,8 @@ std::string print(const OpGraph& g) {
       case OpKind::Weight: os << " \"" << a.name << "\""; break;
       case OpKind::KvCache: os << " layer=" << a.layer << (a.kv_which ? " v" : " k"); break;
       case OpKind::RmsNorm:
-      case OpKind::RmsNormMul: os << " eps=" << a.eps; break;
+      case OpKind::RmsNormMul:
+      case OpKind::NormMatMul: os << " eps=" << a.eps; break;
       case OpKind::Slice: os << " begin=" << a.begin; break;
       case OpKind::Rope:
         os << " n_rot=" << a.rope_n_rot << (a.rope_mode == RopeMode::NeoX ? " neox" : " normal")
@@ -327,6 +343,14 @@ Value Builder::matmul_cat(Value x, std::initializer_list<Value> ws) {
   if (!usable({x}) || !usable(ws)) return Value();
   Node n = node_of(OpKind::MatMulCat, {x});
   for (const Value& w : ws) n.inputs.push_back(w.id());
+  return add_node(std::move(n));
+}
+
+Value Builder::norm_matmul(Value x, Value norm, std::initializer_list<Value> ws, float eps) {
+  if (!usable({x, norm}) || !usable(ws)) return Value();
+  Node n = node_of(OpKind::NormMatMul, {x, norm});
+  for (const Value& w : ws) n.inputs.push_back(w.id());
+  n.attrs.eps = eps;
   return add_node(std::move(n));
 }
 

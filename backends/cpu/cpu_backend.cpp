@@ -75,6 +75,7 @@ OpFn op_fn(OpKind op) {
     case OpKind::MatMulAdd: return cpu::op_matmul_add;
     case OpKind::RmsNormMul: return cpu::op_rms_norm_mul;
     case OpKind::Slice: return cpu::op_slice;
+    case OpKind::NormMatMul: return cpu::op_norm_matmul;
     default: return nullptr;
   }
 }
@@ -125,6 +126,12 @@ class CpuBackend final : public Backend {
           return {false, "more than 3 weights"};
         for (size_t k = 1; k < n.inputs.size(); ++k)
           if (Support s = cpu::matmul_supports(g.nodes[n.inputs[k]].out); !s.ok) return s;
+        return {};
+      case OpKind::NormMatMul:
+        if (n.inputs.size() - 2 > static_cast<size_t>(cpu::kMaxMatMulWeights))
+          return {false, "more than 3 weights"};
+        for (size_t k = 2; k < n.inputs.size(); ++k)
+          if (Support s = cpu::norm_matmul_supports(g.nodes[n.inputs[k]].out); !s.ok) return s;
         return {};
       case OpKind::Embedding: {
         const TensorDesc& t = g.nodes[n.inputs[0]].out;
@@ -189,6 +196,10 @@ class CpuBackend final : public Backend {
       plan->fns[i] = n.op == OpKind::Slice && sl.kind == Storage::Alias ? nullptr : op_fn(n.op);
       if (n.op == OpKind::MatMul || n.op == OpKind::MatMulCat || n.op == OpKind::MatMulAdd)
         scratch = std::max(scratch, cpu::matmul_scratch_bytes(n, g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
+      if (n.op == OpKind::NormMatMul) {
+        scratch = std::max(scratch, cpu::matmul_scratch_bytes(n, g.nodes[n.inputs[0]].out, g.nodes[n.inputs[2]].out));
+        tscratch = std::max(tscratch, cpu::norm_matmul_thread_scratch_bytes(g.nodes[n.inputs[0]].out));
+      }
       if (n.op == OpKind::Attention)
         tscratch = std::max(tscratch, cpu::attention_thread_scratch_bytes(g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
     }

@@ -3,7 +3,8 @@
 //   2. merges that make fewer, wider matmuls (they must see plain matmuls, so they run
 //      before the fusions that absorb an add into a matmul);
 //   3. fusions, each only where the backend says it runs the fused op (the rewrites drop
-//      the nodes they absorb, so they leave nothing dead behind);
+//      the nodes they absorb, so they leave nothing dead behind); fuse-norm-matmul fuses
+//      what fuse-rms-norm-mul made, so it comes after it;
 //   4. memory planning last, over the final schedule.
 // Every pass is optional: the graph the builder makes runs as it is, and a backend gives an
 // unplanned graph a naive memory layout.
@@ -24,6 +25,8 @@ const std::vector<Pass>& pipeline() {
       {"merge-gate-up", "no gate/up matmul pair feeding a silu_mul (one matmul_cat)", run_merge_gate_up},
       {"fuse-rms-norm-mul", "no rms_norm read only by a mul by its weight (one rms_norm_mul)",
        run_fuse_rms_norm_mul},
+      {"fuse-norm-matmul", "no rms_norm_mul read only by a matmul (one norm_matmul, normed while converted)",
+       run_fuse_norm_matmul},
       {"fuse-matmul-add", "no matmul read only by an add (one matmul_add, the add in the epilogue)",
        run_fuse_matmul_add},
       {"plan-memory", "every arena node has a block; blocks overlap only if lifetimes do not", run_plan_memory},

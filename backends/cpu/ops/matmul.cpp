@@ -53,10 +53,28 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
     const int64_t bpr = K / ak->block_elems;
     int64_t b, e;
     split_range(M * bpr, c.ith, c.nth, &b, &e);
+    int64_t scaled_row = -1;
+    float scale = 0;
     while (b < e) {
       const int64_t r = b / bpr, first = b % bpr, last = std::min<int64_t>(bpr, first + (e - b));
-      ak->quantize_act(xf + r * K + first * ak->block_elems, c.scratch + r * act_row + first * ak->block_bytes,
-                       (last - first) * ak->block_elems);
+      const float* src = xf + r * K + first * ak->block_elems;
+      const int64_t n = (last - first) * ak->block_elems;
+      if (m.norm) {
+        // norm_matmul: every thread normalises the blocks it converts (the row's scale is
+        // recomputed by each thread that touches the row: K multiply-adds, no barrier).
+        if (scaled_row != r) {
+          scale = rms_scale(xf + r * K, K, m.eps);
+          scaled_row = r;
+        }
+        float* tmp = reinterpret_cast<float*>(c.thread_scratch);
+        const float* nw = m.norm + first * ak->block_elems;
+        for (int64_t i = 0; i < n; ++i) {
+          const float normed = src[i] * scale;
+          tmp[i] = normed * nw[i];
+        }
+        src = tmp;
+      }
+      ak->quantize_act(src, c.scratch + r * act_row + first * ak->block_bytes, n);
       b += last - first;
     }
     c.pool->barrier();
@@ -108,6 +126,17 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
       }
     }
   }
+}
+
+size_t norm_matmul_thread_scratch_bytes(const TensorDesc& x) { return static_cast<size_t>(x.shape[1]) * sizeof(float); }
+
+Support norm_matmul_supports(const TensorDesc& w) {
+  Support s = matmul_supports(w);
+  if (!s.ok) return s;
+  const kernels::QuantTypeKernels* k = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
+  if (k->act_type == kernels::kTypeF32)
+    return {false, std::string("weight type ") + dtype_name(w.dtype) + " reads f32 activations: nothing to fuse the norm into"};
+  return {};
 }
 
 void op_matmul(const OpCtx& c) {

@@ -3,6 +3,7 @@
 // No op allocates: scratch memory comes from the plan.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "backends/backend.h"
@@ -12,7 +13,7 @@
 namespace ember::cpu {
 
 inline constexpr int kMaxRopePairs = 256;
-inline constexpr int kMaxOpInputs = 4;
+inline constexpr int kMaxOpInputs = 5;
 inline constexpr int kMaxMatMulWeights = 3;
 
 struct OpCtx {
@@ -42,8 +43,22 @@ struct MatMulArgs {
   int n_weights = 0;
   const float* addend = nullptr;
   bool addend_is_row = false;
+  const float* norm = nullptr;  // when set: x is replaced by rms_norm(x) * norm (eps below) as it
+  float eps = 0;                // is converted; needs a quantised activation type and K floats
+                                // of thread scratch
 };
 void matmul_run(const OpCtx& c, const MatMulArgs& m);
+
+// 1 / sqrt(mean(x²) + eps) of one row: squares in f32 summed in double, as llama.cpp does.
+// Shared by rms_norm, rms_norm_mul and norm_matmul so all three round alike.
+inline float rms_scale(const float* x, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / n);
+  return 1.0f / std::sqrt(mean + eps);
+}
+size_t norm_matmul_thread_scratch_bytes(const TensorDesc& x);
+Support norm_matmul_supports(const TensorDesc& w);
 
 void op_embedding(const OpCtx& c);
 void op_matmul(const OpCtx& c);
@@ -63,5 +78,6 @@ void op_matmul_cat(const OpCtx& c);
 void op_matmul_add(const OpCtx& c);
 void op_rms_norm_mul(const OpCtx& c);
 void op_slice(const OpCtx& c);
+void op_norm_matmul(const OpCtx& c);
 
 }  // namespace ember::cpu

@@ -29,12 +29,11 @@ void expect_one_error(const test::CliResult& r, const std::string& what) {
 TEST(GraphCli, DumpShowsCompiledGraphAndMemory) {
   test::CliResult r = test::run_ember("graph " + tiny() + " --dump --tokens 4 --outputs 1");
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("matmul_cat"), std::string::npos);
-  EXPECT_NE(r.out.find("rms_norm_mul"), std::string::npos);
+  EXPECT_NE(r.out.find("= slice %"), std::string::npos) << "merged projections are sliced";
+  EXPECT_NE(r.out.find("norm_matmul"), std::string::npos);
   EXPECT_NE(r.out.find("matmul_add"), std::string::npos);
-  const size_t first = r.out.find("= matmul %");
-  ASSERT_NE(first, std::string::npos);
-  EXPECT_EQ(r.out.find("= matmul %", first + 1), std::string::npos) << "only the output matmul stays plain";
+  EXPECT_EQ(r.out.find("= matmul %"), std::string::npos) << "every matmul is merged or fused";
+  EXPECT_EQ(r.out.find("= rms_norm"), std::string::npos) << "every norm is fused into a matmul";
   EXPECT_NE(r.out.find("# activation memory: peak"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("planned vs naive sum"), std::string::npos) << r.out;
 }
@@ -47,13 +46,20 @@ TEST(GraphCli, PassesOffAndDumpAfter) {
 
   test::CliResult no_qkv = test::run_ember("graph " + tiny() + " --passes=-merge-qkv");
   ASSERT_EQ(no_qkv.code, 0) << no_qkv.err;
-  EXPECT_NE(no_qkv.out.find("matmul_cat"), std::string::npos) << "gate/up are still merged";
-  EXPECT_EQ(no_qkv.out.find("matmul_cat %5, %6, %7, %8"), std::string::npos);
+  EXPECT_NE(no_qkv.out.find("= slice %"), std::string::npos) << "gate/up are still merged";
+  EXPECT_NE(no_qkv.out.find("= rms_norm_mul %"), std::string::npos) << "a norm read by three matmuls stays";
+  EXPECT_NE(no_qkv.out.find("= matmul %"), std::string::npos);
 
   test::CliResult after = test::run_ember("graph " + tiny() + " --dump-after=merge-qkv");
   ASSERT_EQ(after.code, 0) << after.err;
   EXPECT_NE(after.out.find("matmul_cat"), std::string::npos);
   EXPECT_EQ(after.out.find("rms_norm_mul"), std::string::npos) << "fusion runs after merge-qkv";
+  EXPECT_NE(after.out.find("= rms_norm %"), std::string::npos);
+
+  test::CliResult fused = test::run_ember("graph " + tiny() + " --dump-after=fuse-rms-norm-mul");
+  ASSERT_EQ(fused.code, 0) << fused.err;
+  EXPECT_NE(fused.out.find("rms_norm_mul"), std::string::npos);
+  EXPECT_EQ(fused.out.find("norm_matmul"), std::string::npos);
   EXPECT_EQ(after.out.find("@"), std::string::npos) << "not planned yet";
 
   test::CliResult built = test::run_ember("graph " + tiny() + " --dump-after=build");
