@@ -40,7 +40,7 @@ enum class OpKind : uint8_t {
   KvWrite,    // (x f32[n,Hkv,D], cache) -> cache with x stored at each token's slot
   Attention,  // (q f32[n,H,D], k cache, v cache) -> f32[n,H*D], causal over each token's sequence
   Silu,       // x * sigmoid(x)
-  SiluMul,    // (g, u) -> silu(g) * u
+  SiluMul,    // (g, u) -> silu(g) * u; or (gu f32[M,2F]) -> f32[M,F]: silu(left half) * right half
   Softmax,    // over the last dimension
   GetRows,    // (x f32[n,E], rows i32[m]) -> f32[m,E]
   Reshape,    // same bytes, new shape (a view)

@@ -126,9 +126,15 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
                     ") do not lie inside " + desc_string(*in[0]));
       return make_desc(DType::F32, {in[0]->shape[0], n.out.shape[1]});
     }
+    case OpKind::SiluMul:
+      if (in.size() == 1) {  // the merged gate/up output: both halves in one row
+        if (!f32(in[0]) || in[0]->rank != 2 || in[0]->shape[1] % 2)
+          return fail("a single input must be f32[M,2F], got " + desc_string(*in[0]));
+        return make_desc(DType::F32, {in[0]->shape[0], in[0]->shape[1] / 2});
+      }
+      [[fallthrough]];
     case OpKind::Add:
-    case OpKind::Mul:
-    case OpKind::SiluMul: {
+    case OpKind::Mul: {
       if (!want_inputs(2)) return fail("needs two inputs");
       if (!f32(in[0]) || !f32(in[1])) return fail("inputs must be f32");
       bool broadcast = in[1]->rank == 1 && in[1]->shape[0] == in[0]->dim(-1) && n.op != OpKind::SiluMul;
@@ -352,6 +358,11 @@ Value Builder::norm_matmul(Value x, Value norm, std::initializer_list<Value> ws,
   for (const Value& w : ws) n.inputs.push_back(w.id());
   n.attrs.eps = eps;
   return add_node(std::move(n));
+}
+
+Value Builder::silu_mul_halves(Value gu) {
+  if (!usable({gu})) return Value();
+  return add_node(node_of(OpKind::SiluMul, {gu}));
 }
 
 Value Builder::matmul_add(Value x, Value w, Value r) {

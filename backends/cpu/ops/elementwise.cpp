@@ -31,7 +31,24 @@ inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 void op_add(const OpCtx& c) { binary(c, [](float x, float y) { return x + y; }); }
 void op_mul(const OpCtx& c) { binary(c, [](float x, float y) { return x * y; }); }
-void op_silu_mul(const OpCtx& c) { binary(c, [](float g, float u) { return silu(g) * u; }); }
+void op_silu_mul(const OpCtx& c) {
+  if (c.node->inputs.size() == 2) {
+    binary(c, [](float g, float u) { return silu(g) * u; });
+    return;
+  }
+  // One input [M,2F] (the merged gate/up matmul): gate is the left half of each row, up the right.
+  const int64_t F = c.node->out.dim(-1), rows = c.node->out.rows();
+  const float* gu = static_cast<const float*>(c.in[0]);
+  float* o = static_cast<float*>(c.out);
+  int64_t b, e;
+  split_range(rows, c.ith, c.nth, &b, &e);
+  for (int64_t r = b; r < e; ++r) {
+    const float* g = gu + r * 2 * F;
+    const float* u = g + F;
+    float* orow = o + r * F;
+    for (int64_t i = 0; i < F; ++i) orow[i] = silu(g[i]) * u[i];
+  }
+}
 
 void op_silu(const OpCtx& c) {
   const int64_t n = c.node->out.numel();

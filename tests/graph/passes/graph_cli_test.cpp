@@ -46,7 +46,8 @@ TEST(GraphCli, PassesOffAndDumpAfter) {
 
   test::CliResult no_qkv = test::run_ember("graph " + tiny() + " --passes=-merge-qkv");
   ASSERT_EQ(no_qkv.code, 0) << no_qkv.err;
-  EXPECT_NE(no_qkv.out.find("= slice %"), std::string::npos) << "gate/up are still merged";
+  EXPECT_NE(no_qkv.out.find("= norm_matmul %"), std::string::npos) << "gate/up are still merged and fused";
+  EXPECT_EQ(no_qkv.out.find("= slice %"), std::string::npos) << "Q/K/V are not merged, gate/up need no slices";
   EXPECT_NE(no_qkv.out.find("= rms_norm_mul %"), std::string::npos) << "a norm read by three matmuls stays";
   EXPECT_NE(no_qkv.out.find("= matmul %"), std::string::npos);
 

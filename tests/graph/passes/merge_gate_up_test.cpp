@@ -1,7 +1,7 @@
 // merge-gate-up (graph/passes/merge_gate_up.cpp): an MLP's gate and up projections feeding one
-// silu_mul become one matmul_cat and two slices (tests/data/graph/passes/merge_gate_up.*.txt),
-// bit-identical at M = 1 and M = 4; two projections of one activation that do not feed a
-// silu_mul together are left alone.
+// silu_mul become one matmul_cat whose two halves the silu_mul reads in place (no slices;
+// tests/data/graph/passes/merge_gate_up.*.txt), bit-identical at M = 1 and M = 4; two
+// projections of one activation that do not feed a silu_mul together are left alone.
 #include "tests/graph/passes/pass_test_util.h"
 
 namespace ember::graph {
@@ -38,6 +38,7 @@ TEST(MergeGateUp, MergesThePairAsExpected) {
   passtest::expect_graph_text(g, "merge_gate_up.out.txt");
   EXPECT_EQ(passtest::count_op(g, OpKind::MatMulCat), 1);
   EXPECT_EQ(passtest::count_op(g, OpKind::MatMul), 1);  // down stays
+  EXPECT_EQ(passtest::count_op(g, OpKind::Slice), 0);
 }
 
 TEST(MergeGateUp, OutputsBitIdentical) {
