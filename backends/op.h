@@ -40,12 +40,22 @@ enum class OpKind : uint8_t {
   KvWrite,    // (x f32[n,Hkv,D], cache) -> cache with x stored at each token's slot
   Attention,  // (q f32[n,H,D], k cache, v cache) -> f32[n,H*D], causal over each token's sequence
   Silu,       // x * sigmoid(x)
-  SiluMul,    // (g, u) -> silu(g) * u
+  SiluMul,    // (g, u) -> silu(g) * u; or (gu f32[M,2F]) -> f32[M,F]: silu(left half) * right half
   Softmax,    // over the last dimension
   GetRows,    // (x f32[n,E], rows i32[m]) -> f32[m,E]
   Reshape,    // same bytes, new shape (a view)
   Permute,    // (x) -> x with axes reordered by attrs.perm (materialised contiguous)
   Copy,       // (x) -> a contiguous copy, converted to out.dtype
+  // Fused and merged ops, made by graph/passes/ (a backend runs them only where its
+  // supports() says so; each computes exactly what its unfused form computes).
+  MatMulCat,  // (x f32[M,K], w0 [N0,K], w1 [N1,K] [, w2 [N2,K]]) -> f32[M,N0+N1+N2]
+              //   y = x · concat(w0,w1,w2)ᵀ over the weights where they lie (no copy)
+  MatMulAdd,  // (x f32[M,K], w [N,K], r f32[M,N] or [N]) -> x · wᵀ + r (epilogue add)
+  RmsNormMul, // (x f32[M,N], w f32[N]) -> rms_norm(x) * w
+  NormMatMul, // (x f32[M,K], norm f32[K], w0 [N0,K] [, w1 [, w2]]) -> f32[M,ΣN]
+              //   y = rms_norm_mul(x, norm) · concat(w)ᵀ, the norm applied while converting x
+  Slice,      // (x f32[M,N]) -> columns [attrs.begin, attrs.begin + out.dim(-1)) as f32[M,len];
+              //   a view of x when M == 1, a copy otherwise
 };
 
 const char* op_name(OpKind op);
@@ -63,6 +73,7 @@ struct OpAttrs {
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;
   std::array<int, 4> perm{0, 1, 2, 3};  // Permute
+  int64_t begin = 0;          // Slice: first column
 };
 
 struct Node {
@@ -74,10 +85,32 @@ struct Node {
   std::string label;           // human-readable origin, e.g. "blk.3.attn_q"
 };
 
+// Where each node's result lives in one activation arena, decided by the memory-planning
+// pass (graph/passes/plan_memory.cpp). Empty when the graph was not planned; a backend then
+// gives every arena node its own block (the naive layout).
+struct MemoryPlan {
+  std::vector<int64_t> offset;  // per node: byte offset in the arena, or -1 (not in the arena)
+  uint64_t arena_bytes = 0;     // the arena's size: the peak of simultaneously live blocks
+  uint64_t naive_bytes = 0;     // the sum of all arena blocks, as if nothing were reused
+  uint64_t alignment = 64;      // every offset and block size is a multiple of this
+  bool empty() const { return offset.empty(); }
+};
+
 // Nodes in topological order (every input index is smaller than the node's own).
 struct OpGraph {
   std::vector<Node> nodes;
   std::vector<int> outputs;
+  MemoryPlan memory;
 };
+
+// Whether node i's result is a view of another node's memory (no storage of its own): reshape
+// (of its input), kv_write (of its cache), a one-row slice (of its input, at a byte offset).
+// Sets *of and *byte_offset when it is. Backends and the memory planner share this rule.
+bool is_view(const OpGraph& g, int i, int* of, uint64_t* byte_offset);
+
+// Whether node i's result lives outside the activation arena: inputs, weights, kv caches.
+inline bool is_external(OpKind op) {
+  return op == OpKind::Input || op == OpKind::Weight || op == OpKind::KvCache;
+}
 
 }  // namespace ember

@@ -76,9 +76,68 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
         return fail("inner dimensions differ: " + desc_string(*in[0]) + " x " + desc_string(*in[1]));
       return make_desc(DType::F32, {in[0]->shape[0], in[1]->shape[0]});
     }
+    case OpKind::MatMulCat: {
+      if (in.size() < 3 || in.size() > 4) return fail("needs (x, w0, w1 [, w2])");
+      if (!f32(in[0]) || in[0]->rank != 2) return fail("x must be f32[M,K], got " + desc_string(*in[0]));
+      int64_t total = 0;
+      for (size_t k = 1; k < in.size(); ++k) {
+        if (in[k]->rank != 2 || in[k]->shape[1] != in[0]->shape[1])
+          return fail("weight " + desc_string(*in[k]) + " does not fit x " + desc_string(*in[0]));
+        if (in[k]->dtype != in[1]->dtype) return fail("weights must share one type");
+        total += in[k]->shape[0];
+      }
+      return make_desc(DType::F32, {in[0]->shape[0], total});
+    }
+    case OpKind::NormMatMul: {
+      if (in.size() < 3 || in.size() > 5) return fail("needs (x, norm, w0 [, w1 [, w2]])");
+      if (!f32(in[0]) || in[0]->rank != 2) return fail("x must be f32[M,K], got " + desc_string(*in[0]));
+      if (!f32(in[1]) || in[1]->rank != 1 || in[1]->shape[0] != in[0]->shape[1])
+        return fail("norm " + desc_string(*in[1]) + " must be one row of x " + desc_string(*in[0]));
+      if (!(n.attrs.eps > 0)) return fail("eps must be positive");
+      int64_t total = 0;
+      for (size_t k = 2; k < in.size(); ++k) {
+        if (in[k]->rank != 2 || in[k]->shape[1] != in[0]->shape[1])
+          return fail("weight " + desc_string(*in[k]) + " does not fit x " + desc_string(*in[0]));
+        if (in[k]->dtype != in[2]->dtype) return fail("weights must share one type");
+        total += in[k]->shape[0];
+      }
+      return make_desc(DType::F32, {in[0]->shape[0], total});
+    }
+    case OpKind::MatMulAdd: {
+      if (!want_inputs(3)) return fail("needs (x, w, r)");
+      if (!f32(in[0]) || in[0]->rank != 2) return fail("x must be f32[M,K], got " + desc_string(*in[0]));
+      if (in[1]->rank != 2 || in[0]->shape[1] != in[1]->shape[1])
+        return fail("inner dimensions differ: " + desc_string(*in[0]) + " x " + desc_string(*in[1]));
+      TensorDesc y = make_desc(DType::F32, {in[0]->shape[0], in[1]->shape[0]});
+      const bool row = in[2]->rank == 1 && in[2]->shape[0] == y.shape[1];
+      if (!f32(in[2]) || (!same_shape(*in[2], y) && !row))
+        return fail("addend " + desc_string(*in[2]) + " does not match " + desc_string(y));
+      return y;
+    }
+    case OpKind::RmsNormMul: {
+      if (!want_inputs(2) || !f32(in[0]) || !f32(in[1])) return fail("needs (x, w) in f32");
+      if (in[1]->rank != 1 || in[1]->shape[0] != in[0]->dim(-1))
+        return fail("w " + desc_string(*in[1]) + " must be one row of x " + desc_string(*in[0]));
+      if (!(n.attrs.eps > 0)) return fail("eps must be positive");
+      return *in[0];
+    }
+    case OpKind::Slice: {
+      if (!want_inputs(1) || !f32(in[0]) || in[0]->rank != 2) return fail("needs one f32[M,N] input");
+      if (n.out.rank != 2 || n.out.shape[0] != in[0]->shape[0] || n.out.shape[1] <= 0 || n.attrs.begin < 0 ||
+          n.attrs.begin + n.out.shape[1] > in[0]->shape[1])
+        return fail("columns [" + std::to_string(n.attrs.begin) + ", +" + std::to_string(n.out.dim(-1)) +
+                    ") do not lie inside " + desc_string(*in[0]));
+      return make_desc(DType::F32, {in[0]->shape[0], n.out.shape[1]});
+    }
+    case OpKind::SiluMul:
+      if (in.size() == 1) {  // the merged gate/up output: both halves in one row
+        if (!f32(in[0]) || in[0]->rank != 2 || in[0]->shape[1] % 2)
+          return fail("a single input must be f32[M,2F], got " + desc_string(*in[0]));
+        return make_desc(DType::F32, {in[0]->shape[0], in[0]->shape[1] / 2});
+      }
+      [[fallthrough]];
     case OpKind::Add:
-    case OpKind::Mul:
-    case OpKind::SiluMul: {
+    case OpKind::Mul: {
       if (!want_inputs(2)) return fail("needs two inputs");
       if (!f32(in[0]) || !f32(in[1])) return fail("inputs must be f32");
       bool broadcast = in[1]->rank == 1 && in[1]->shape[0] == in[0]->dim(-1) && n.op != OpKind::SiluMul;
@@ -184,7 +243,10 @@ std::string print(const OpGraph& g) {
       case OpKind::Input: os << " \"" << a.name << "\""; break;
       case OpKind::Weight: os << " \"" << a.name << "\""; break;
       case OpKind::KvCache: os << " layer=" << a.layer << (a.kv_which ? " v" : " k"); break;
-      case OpKind::RmsNorm: os << " eps=" << a.eps; break;
+      case OpKind::RmsNorm:
+      case OpKind::RmsNormMul:
+      case OpKind::NormMatMul: os << " eps=" << a.eps; break;
+      case OpKind::Slice: os << " begin=" << a.begin; break;
       case OpKind::Rope:
         os << " n_rot=" << a.rope_n_rot << (a.rope_mode == RopeMode::NeoX ? " neox" : " normal")
            << " base=" << a.rope_base << " scale=" << a.rope_freq_scale;
@@ -196,12 +258,15 @@ std::string print(const OpGraph& g) {
       default: break;
     }
     os << " : " << desc_string(n.out);
+    if (!g.memory.empty() && g.memory.offset[i] >= 0) os << " @" << g.memory.offset[i];
     if (!n.label.empty()) os << "  # " << n.label;
     os << "\n";
   }
   os << "outputs:";
   for (int o : g.outputs) os << " %" << o;
   os << "\n";
+  if (!g.memory.empty())
+    os << "arena: " << g.memory.arena_bytes << " bytes planned, " << g.memory.naive_bytes << " naive\n";
   return os.str();
 }
 
@@ -282,6 +347,46 @@ EMBER_BINARY_OP(mul, Mul)
 EMBER_BINARY_OP(silu_mul, SiluMul)
 EMBER_BINARY_OP(get_rows, GetRows)
 #undef EMBER_BINARY_OP
+
+Value Builder::matmul_cat(Value x, std::initializer_list<Value> ws) {
+  if (!usable({x}) || !usable(ws)) return Value();
+  Node n = node_of(OpKind::MatMulCat, {x});
+  for (const Value& w : ws) n.inputs.push_back(w.id());
+  return add_node(std::move(n));
+}
+
+Value Builder::norm_matmul(Value x, Value norm, std::initializer_list<Value> ws, float eps) {
+  if (!usable({x, norm}) || !usable(ws)) return Value();
+  Node n = node_of(OpKind::NormMatMul, {x, norm});
+  for (const Value& w : ws) n.inputs.push_back(w.id());
+  n.attrs.eps = eps;
+  return add_node(std::move(n));
+}
+
+Value Builder::silu_mul_halves(Value gu) {
+  if (!usable({gu})) return Value();
+  return add_node(node_of(OpKind::SiluMul, {gu}));
+}
+
+Value Builder::matmul_add(Value x, Value w, Value r) {
+  if (!usable({x, w, r})) return Value();
+  return add_node(node_of(OpKind::MatMulAdd, {x, w, r}));
+}
+
+Value Builder::rms_norm_mul(Value x, Value w, float eps) {
+  if (!usable({x, w})) return Value();
+  Node n = node_of(OpKind::RmsNormMul, {x, w});
+  n.attrs.eps = eps;
+  return add_node(std::move(n));
+}
+
+Value Builder::slice(Value x, int64_t begin, int64_t len) {
+  if (!usable({x})) return Value();
+  Node n = node_of(OpKind::Slice, {x});
+  n.attrs.begin = begin;
+  n.out = make_desc(DType::F32, {x.desc().rank ? x.desc().shape[0] : 0, len});
+  return add_node(std::move(n));
+}
 
 // The written cache keeps its pool's identity (layer, K or V), so later readers such as
 // attention, and backends that place pools per layer, see which pool it is.

@@ -66,6 +66,13 @@ class Builder {
   Value reshape(Value x, std::initializer_list<int64_t> shape);
   Value permute(Value x, std::array<int, 4> perm);
   Value copy(Value x, DType dtype);
+  // Fused and merged forms (normally made by graph/passes/, built directly in pass tests).
+  Value matmul_cat(Value x, std::initializer_list<Value> ws);
+  Value matmul_add(Value x, Value w, Value r);
+  Value silu_mul_halves(Value gu);  // silu_mul of the two halves of one [M,2F] input
+  Value norm_matmul(Value x, Value norm, std::initializer_list<Value> ws, float eps);
+  Value rms_norm_mul(Value x, Value w, float eps);
+  Value slice(Value x, int64_t begin, int64_t len);
   void output(Value v);
 
   Expected<OpGraph> finish();

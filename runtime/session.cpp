@@ -57,6 +57,9 @@ Expected<Plan*> Session::plan_for(int64_t n_tokens, int64_t n_outputs) {
   shape.block_size = kv_->block_size();
   shape.kv_dtype = kv_->dtype();
   EMBER_ASSIGN_OR_RETURN(OpGraph g, graph::build_llama(model_.config(), model_, shape));
+  graph::PassContext pass_ctx;
+  pass_ctx.backend = backend_.get();
+  EMBER_RETURN_IF_ERROR(graph::run_pipeline(g, pass_ctx, opts_.passes));
   EMBER_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, backend_->prepare(g));
   plans_.push_front({n_tokens, n_outputs, std::move(plan)});
   if (plans_.size() > kMaxCachedPlans) plans_.pop_back();
@@ -172,11 +175,15 @@ Status Session::step(std::span<const BatchToken> batch, std::vector<float>* logi
     return plan.status();
   }
   logits->resize(out_rows_.size() * static_cast<size_t>(n_vocab));
-  ExecArgs args;
-  args.inputs = {{"tokens", tokens_.data()}, {"positions", positions_.data()}, {"out_rows", out_rows_.data()}};
+  // Filled in place: after the first step, assignments reuse capacity (no allocation).
+  ExecArgs& args = args_;
+  args.inputs.resize(3);
+  args.inputs[0] = {"tokens", tokens_.data()};
+  args.inputs[1] = {"positions", positions_.data()};
+  args.inputs[2] = {"out_rows", out_rows_.data()};
   args.kv = kv_->buffers();
   args.kv_layout = &layout_;
-  args.outputs = {logits->data()};
+  args.outputs.assign(1, logits->data());
   Status st = backend_->execute(**plan, args);
   if (st.ok()) st = backend_->queue().synchronize();
   if (!st.ok()) {

@@ -11,6 +11,7 @@
 
 #include "backends/backend.h"
 #include "ember/core/status.h"
+#include "graph/passes/pipeline.h"
 #include "runtime/kv/block_manager.h"
 #include "runtime/kv/kv_pool.h"
 #include "runtime/model/model.h"
@@ -25,8 +26,10 @@ struct SessionOptions {
                              // 0: enough for one sequence of n_ctx tokens
   int32_t block_size = 16;   // tokens per KV block
   int32_t n_batch = 512;     // most tokens evaluated in one step (longer prompts are chunked)
+#include "graph/passes/pipeline.h"
   bool prefix_caching = false;  // keep full blocks for reuse by later prompts
   DType kv_type = DType::F16;   // K/V element type: F16, or Q8_0 (about half the memory)
+  graph::PipelineOptions passes;  // the graph compiler's passes run on every step graph
 };
 
 // One token of a step: which sequence it extends, whether its logits are wanted, and its
@@ -92,6 +95,7 @@ class Session {
   std::vector<uint8_t> styles_, seq_sty_;
   std::vector<BlockCopy> copies_;
   KvLayout layout_;
+  ExecArgs args_;
 };
 
 }  // namespace ember::runtime

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <thread>
 #include <unistd.h>
 
@@ -50,7 +49,7 @@ enum class Storage : uint8_t { Arena, Input, Weight, Kv, Alias, None };
 
 struct Slot {
   Storage kind = Storage::None;
-  size_t offset = 0;   // Arena
+  size_t offset = 0;   // Arena: byte offset in the arena; Alias: byte offset in the aliased node
   int index = -1;      // Input: index into plan.input_names; Kv: 2*layer+which; Alias: node
 };
 
@@ -72,6 +71,11 @@ OpFn op_fn(OpKind op) {
     case OpKind::GetRows: return cpu::op_get_rows;
     case OpKind::Permute: return cpu::op_permute;
     case OpKind::Copy: return cpu::op_copy;
+    case OpKind::MatMulCat: return cpu::op_matmul_cat;
+    case OpKind::MatMulAdd: return cpu::op_matmul_add;
+    case OpKind::RmsNormMul: return cpu::op_rms_norm_mul;
+    case OpKind::Slice: return cpu::op_slice;
+    case OpKind::NormMatMul: return cpu::op_norm_matmul;
     default: return nullptr;
   }
 }
@@ -115,7 +119,20 @@ class CpuBackend final : public Backend {
       case OpKind::Input: case OpKind::Weight: case OpKind::KvCache: case OpKind::Reshape:
         return {};
       case OpKind::MatMul:
+      case OpKind::MatMulAdd:
         return cpu::matmul_supports(g.nodes[n.inputs[1]].out);
+      case OpKind::MatMulCat:
+        if (n.inputs.size() - 1 > static_cast<size_t>(cpu::kMaxMatMulWeights))
+          return {false, "more than 3 weights"};
+        for (size_t k = 1; k < n.inputs.size(); ++k)
+          if (Support s = cpu::matmul_supports(g.nodes[n.inputs[k]].out); !s.ok) return s;
+        return {};
+      case OpKind::NormMatMul:
+        if (n.inputs.size() - 2 > static_cast<size_t>(cpu::kMaxMatMulWeights))
+          return {false, "more than 3 weights"};
+        for (size_t k = 2; k < n.inputs.size(); ++k)
+          if (Support s = cpu::norm_matmul_supports(g.nodes[n.inputs[k]].out); !s.ok) return s;
+        return {};
       case OpKind::Embedding: {
         const TensorDesc& t = g.nodes[n.inputs[0]].out;
         if (!kernels::find_quant_kernels(static_cast<uint32_t>(t.dtype)))
@@ -162,18 +179,32 @@ class CpuBackend final : public Backend {
         }
         case OpKind::Weight: sl.kind = Storage::Weight; break;
         case OpKind::KvCache: sl.kind = Storage::Kv; sl.index = 2 * n.attrs.layer + n.attrs.kv_which; break;
-        case OpKind::KvWrite: sl.kind = Storage::Alias; sl.index = n.inputs[1]; break;
-        case OpKind::Reshape: sl.kind = Storage::Alias; sl.index = n.inputs[0]; break;
-        default: sl.kind = Storage::Arena; break;
+        default: {
+          int of = -1;
+          uint64_t at = 0;
+          if (is_view(g, static_cast<int>(i), &of, &at)) {
+            sl.kind = Storage::Alias;
+            sl.index = of;
+            sl.offset = at;
+          } else {
+            sl.kind = Storage::Arena;
+          }
+          break;
+        }
       }
-      plan->fns[i] = op_fn(n.op);
-      if (n.op == OpKind::MatMul)
+      // A one-row slice is a pure view; kv_write is a view of its cache but still writes it.
+      plan->fns[i] = n.op == OpKind::Slice && sl.kind == Storage::Alias ? nullptr : op_fn(n.op);
+      if (n.op == OpKind::MatMul || n.op == OpKind::MatMulCat || n.op == OpKind::MatMulAdd)
         scratch = std::max(scratch, cpu::matmul_scratch_bytes(n, g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
+      if (n.op == OpKind::NormMatMul) {
+        scratch = std::max(scratch, cpu::matmul_scratch_bytes(n, g.nodes[n.inputs[0]].out, g.nodes[n.inputs[2]].out));
+        tscratch = std::max(tscratch, cpu::norm_matmul_thread_scratch_bytes(g.nodes[n.inputs[0]].out));
+      }
       if (n.op == OpKind::Attention)
         tscratch = std::max(tscratch, cpu::attention_thread_scratch_bytes(g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
     }
     plan->input_map.resize(plan->input_names.size(), -1);
-    plan_memory(*plan);
+    EMBER_RETURN_IF_ERROR(place(*plan));
     EMBER_ASSIGN_OR_RETURN(auto arena, alloc(plan->arena_bytes));
     plan->arena.reset(static_cast<CpuBuffer*>(arena.release()));
     EMBER_ASSIGN_OR_RETURN(auto sc, alloc(scratch));
@@ -210,7 +241,7 @@ class CpuBackend final : public Backend {
           p.ptrs[i] = b->host_ptr();
           break;
         }
-        case Storage::Alias: p.ptrs[i] = p.ptrs[s.index]; break;
+        case Storage::Alias: p.ptrs[i] = static_cast<uint8_t*>(p.ptrs[s.index]) + s.offset; break;
         case Storage::None: break;
       }
       if ((n.op == OpKind::KvWrite || n.op == OpKind::Attention) && !args.kv_layout)
@@ -234,7 +265,7 @@ class CpuBackend final : public Backend {
         const Node& n = g.nodes[i];
         c.node = &n;
         c.out = p.ptrs[i];
-        for (size_t k = 0; k < n.inputs.size() && k < 3; ++k) {
+        for (size_t k = 0; k < n.inputs.size() && k < static_cast<size_t>(cpu::kMaxOpInputs); ++k) {
           c.in[k] = p.ptrs[n.inputs[k]];
           c.in_desc[k] = &g.nodes[n.inputs[k]].out;
         }
@@ -248,42 +279,34 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Liveness over the topological order: a node's arena block is freed after its last reader
-  // (through aliases) has run, and reused best-fit by later nodes.
-  static void plan_memory(CpuPlan& p) {
+  // Arena offsets come from the graph's memory plan (graph/passes/plan_memory.cpp), checked
+  // here only for alignment and bounds; an unplanned graph gets the naive layout, every
+  // arena node its own block.
+  static Status place(CpuPlan& p) {
     const OpGraph& g = p.graph;
     const size_t N = g.nodes.size();
-    auto root = [&](size_t i) {
-      while (p.slots[i].kind == Storage::Alias) i = static_cast<size_t>(p.slots[i].index);
-      return i;
-    };
-    std::vector<size_t> last(N, 0);
-    for (size_t i = 0; i < N; ++i) {
-      last[root(i)] = std::max(last[root(i)], i);
-      for (int in : g.nodes[i].inputs) last[root(in)] = std::max(last[root(in)], i);
-    }
-    for (int o : g.outputs) last[root(o)] = N;
-    std::multimap<size_t, size_t> free_blocks;  // size -> offset
+    const bool planned = !g.memory.empty();
+    if (planned && (g.memory.offset.size() != N || g.memory.alignment % kAlign != 0))
+      return Error("cpu: the memory plan does not fit the graph (%zu offsets for %zu nodes, alignment %llu)",
+                   g.memory.offset.size(), N, (unsigned long long)g.memory.alignment);
     size_t end = 0;
-    std::vector<std::vector<size_t>> release_at(N + 1);
     for (size_t i = 0; i < N; ++i) {
-      if (p.slots[i].kind == Storage::Arena) {
-        const size_t need = align_up(g.nodes[i].out.bytes());
-        p.naive_bytes += need;
-        auto it = free_blocks.lower_bound(need);
-        if (it != free_blocks.end()) {
-          p.slots[i].offset = it->second;
-          if (it->first > need) free_blocks.emplace(it->first - need, it->second + need);
-          free_blocks.erase(it);
-        } else {
-          p.slots[i].offset = end;
-          end += need;
-        }
-        release_at[last[i]].push_back(i);
+      if (p.slots[i].kind != Storage::Arena) continue;
+      const size_t need = align_up(g.nodes[i].out.bytes());
+      p.naive_bytes += need;
+      if (!planned) {
+        p.slots[i].offset = end;
+        end += need;
+        continue;
       }
-      for (size_t r : release_at[i]) free_blocks.emplace(align_up(g.nodes[r].out.bytes()), p.slots[r].offset);
+      const int64_t off = g.memory.offset[i];
+      if (off < 0 || static_cast<uint64_t>(off) % kAlign != 0 || static_cast<uint64_t>(off) + need > g.memory.arena_bytes)
+        return Error("cpu: node %zu (%s %s) has no valid place in the memory plan", i, op_name(g.nodes[i].op),
+                     g.nodes[i].label.c_str());
+      p.slots[i].offset = static_cast<size_t>(off);
     }
-    p.arena_bytes = end;
+    p.arena_bytes = planned ? g.memory.arena_bytes : end;
+    return Status::Ok();
   }
 
   DeviceInfo info_;

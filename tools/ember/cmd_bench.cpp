@@ -9,6 +9,8 @@
 // the figure is mean ± sample stddev. Beside it, a roofline figure: for tg the weight bytes
 // read per token × t/s (every weight is read once per decode step), for pp an estimate of the
 // matmul rate, 2 × params × t/s.
+// --passes "all/none/-merge-qkv" runs every test once per graph-compiler variant, in one run,
+// and adds a passes column.
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +39,7 @@ struct TestResult {
   std::vector<double> ts;  // tokens/s of each timed repetition
   double mean = 0, stddev = 0;
   double roofline = 0;     // tg: weight GB/s; pp: GFLOP/s (matmul estimate)
+  std::string passes;      // the --passes variant ("" when --passes was not given)
 };
 
 // "1,2,4" -> {1,2,4}; every entry an integer in [1, 256].
@@ -127,15 +130,16 @@ Expected<double> run_once(runtime::Session& s, bool pp, int64_t n, std::mt19937&
   return static_cast<double>(n) / std::max(secs, 1e-9);
 }
 
-void print_markdown(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs) {
+void print_markdown(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs, bool passes) {
   const std::string model = m.config().name.empty() ? m.config().arch : m.config().name;
-  std::printf("| model | size | params | backend | threads | test | t/s | roofline |\n");
-  std::printf("| ----- | ---: | -----: | ------- | ------: | ---- | --: | -------: |\n");
+  std::printf("| model | size | params | backend | threads |%s test | t/s | roofline |\n", passes ? " passes |" : "");
+  std::printf("| ----- | ---: | -----: | ------- | ------: |%s ---- | --: | -------: |\n", passes ? " ------ |" : "");
   for (const TestResult& r : rs) {
     std::string roof = r.n_gen ? strfmt("%.2f GB/s", r.roofline) : strfmt("%.2f GFLOP/s", r.roofline);
-    std::printf("| %s | %s | %s | CPU | %d | %s | %.2f ± %.2f | %s |\n", model.c_str(),
-                human_size(m.weight_bytes()).c_str(), human_params(params).c_str(), r.threads, r.test.c_str(),
-                r.mean, r.stddev, roof.c_str());
+    std::string pcol = passes ? " " + r.passes + " |" : "";
+    std::printf("| %s | %s | %s | CPU | %d |%s %s | %.2f ± %.2f | %s |\n", model.c_str(),
+                human_size(m.weight_bytes()).c_str(), human_params(params).c_str(), r.threads, pcol.c_str(),
+                r.test.c_str(), r.mean, r.stddev, roof.c_str());
   }
 }
 
@@ -148,9 +152,10 @@ void print_json(const runtime::Model& m, uint64_t params, const std::vector<Test
     const TestResult& r = rs[i];
     std::string samples;
     for (size_t k = 0; k < r.ts.size(); ++k) samples += strfmt("%s%.4f", k ? ", " : "", r.ts[k]);
-    std::printf("%s\n    {\"threads\": %d, \"test\": %s, \"n_prompt\": %lld, \"n_gen\": %lld, "
+    std::string pfield = r.passes.empty() ? "" : ", \"passes\": " + json_str(r.passes);
+    std::printf("%s\n    {\"threads\": %d%s, \"test\": %s, \"n_prompt\": %lld, \"n_gen\": %lld, "
                 "\"reps\": %zu, \"ts_mean\": %.4f, \"ts_stddev\": %.4f, \"samples_ts\": [%s], \"%s\": %.4f}",
-                i ? "," : "", r.threads, json_str(r.test).c_str(), (long long)r.n_prompt, (long long)r.n_gen,
+                i ? "," : "", r.threads, pfield.c_str(), json_str(r.test).c_str(), (long long)r.n_prompt, (long long)r.n_gen,
                 r.ts.size(), r.mean, r.stddev, samples.c_str(), r.n_gen ? "weight_gbps" : "matmul_gflops",
                 r.roofline);
   }
@@ -173,6 +178,10 @@ int cmd_bench(int argc, char** argv) {
   args.option("-b,--batch-size", &batch, "N", "most tokens per forward step (default 512)");
   args.option("-o,--output", &output, "md|json", "output format (default md)");
   args.option("-s,--seed", &seed, "N", "seed of the random token ids (default 1234)");
+  std::string passes_list;
+  args.option("--passes", &passes_list, "SPEC[/SPEC...]",
+              "graph compiler variants to compare, each a --passes value as for run (\"all\", \"none\", "
+              "\"-merge-qkv,...\"), separated by '/' (default: all passes on)");
   int code = 0;
   if (!args.parse(argc, argv, &code)) return code;
 
@@ -189,6 +198,22 @@ int cmd_bench(int argc, char** argv) {
   if (output != "md" && output != "json")
     return fail("bench", "-o must be 'md' or 'json' (got '" + output + "')");
 
+  std::vector<std::pair<std::string, std::vector<std::string>>> variants;  // spec, passes switched off
+  if (passes_list.empty()) {
+    variants.push_back({"", {}});
+  } else {
+    size_t pos = 0;
+    while (pos <= passes_list.size()) {
+      size_t slash = passes_list.find('/', pos);
+      if (slash == std::string::npos) slash = passes_list.size();
+      std::string spec = passes_list.substr(pos, slash - pos);
+      pos = slash + 1;
+      auto off = graph::parse_pass_list(spec);
+      if (!off.ok()) return fail("bench", off.message());
+      variants.push_back({spec.empty() ? "all" : spec, *off});
+    }
+  }
+
   double load_ms = 0;
   auto model = load_model_or_report("bench", model_path, &load_ms);
   if (!model) return 1;
@@ -199,47 +224,51 @@ int cmd_bench(int argc, char** argv) {
   std::mt19937 rng(static_cast<uint32_t>(seed));
   std::vector<float> logits;
   for (int t : *threads) {
-    runtime::SessionOptions so;
-    so.threads = t;
-    so.n_batch = static_cast<int32_t>(batch);
-    so.n_ctx = static_cast<int32_t>(std::max<int64_t>(n_prompt, 1 + n_gen));
-    auto session = runtime::Session::create(*model, so);
-    if (!session.ok()) {
-      progress.done();
-      return fail("bench", session.message());
-    }
-    for (int kind = 0; kind < 2; ++kind) {
-      const bool pp = kind == 0;
-      const int64_t n = pp ? n_prompt : n_gen;
-      if (n == 0) continue;
-      TestResult r;
-      r.threads = t;
-      r.test = strfmt("%s%lld", pp ? "pp" : "tg", (long long)n);
-      (pp ? r.n_prompt : r.n_gen) = n;
-      for (int rep = 0; rep <= reps; ++rep) {
-        progress.show(t, r.test, rep, static_cast<int>(reps));
-        auto ts = run_once(**session, pp, n, rng, &logits);
-        if (!ts.ok()) {
-          progress.done();
-          return fail("bench", r.test + ": " + ts.message());
-        }
-        if (rep > 0) r.ts.push_back(*ts);
+    for (const auto& [spec, off] : variants) {
+      runtime::SessionOptions so;
+      so.threads = t;
+      so.passes.disabled = off;
+      so.n_batch = static_cast<int32_t>(batch);
+      so.n_ctx = static_cast<int32_t>(std::max<int64_t>(n_prompt, 1 + n_gen));
+      auto session = runtime::Session::create(*model, so);
+      if (!session.ok()) {
+        progress.done();
+        return fail("bench", session.message());
       }
-      double sum = 0, sq = 0;
-      for (double v : r.ts) sum += v;
-      r.mean = sum / static_cast<double>(r.ts.size());
-      for (double v : r.ts) sq += (v - r.mean) * (v - r.mean);
-      r.stddev = r.ts.size() > 1 ? std::sqrt(sq / static_cast<double>(r.ts.size() - 1)) : 0.0;
-      r.roofline = pp ? 2.0 * static_cast<double>(params) * r.mean / 1e9
-                      : static_cast<double>(model->weight_bytes()) * r.mean / 1e9;
-      results.push_back(std::move(r));
+      for (int kind = 0; kind < 2; ++kind) {
+        const bool pp = kind == 0;
+        const int64_t n = pp ? n_prompt : n_gen;
+        if (n == 0) continue;
+        TestResult r;
+        r.threads = t;
+        r.passes = spec;
+        r.test = strfmt("%s%lld", pp ? "pp" : "tg", (long long)n);
+        (pp ? r.n_prompt : r.n_gen) = n;
+        for (int rep = 0; rep <= reps; ++rep) {
+          progress.show(t, spec.empty() ? r.test : r.test + " [" + spec + "]", rep, static_cast<int>(reps));
+          auto ts = run_once(**session, pp, n, rng, &logits);
+          if (!ts.ok()) {
+            progress.done();
+            return fail("bench", r.test + ": " + ts.message());
+          }
+          if (rep > 0) r.ts.push_back(*ts);
+        }
+        double sum = 0, sq = 0;
+        for (double v : r.ts) sum += v;
+        r.mean = sum / static_cast<double>(r.ts.size());
+        for (double v : r.ts) sq += (v - r.mean) * (v - r.mean);
+        r.stddev = r.ts.size() > 1 ? std::sqrt(sq / static_cast<double>(r.ts.size() - 1)) : 0.0;
+        r.roofline = pp ? 2.0 * static_cast<double>(params) * r.mean / 1e9
+                        : static_cast<double>(model->weight_bytes()) * r.mean / 1e9;
+        results.push_back(std::move(r));
+      }
     }
   }
   progress.done();
   if (output == "json")
     print_json(*model, params, results);
   else
-    print_markdown(*model, params, results);
+    print_markdown(*model, params, results, !passes_list.empty());
   return 0;
 }
 

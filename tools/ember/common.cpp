@@ -15,6 +15,8 @@ void ModelFlags::declare(Args& a) {
   a.option("-b,--batch-size", &batch, "N", "most tokens per forward step (default 512)");
   a.option("--kv-block", &block_size, "N", "tokens per KV cache block (default 16)");
   a.option("--kv-type", &kv_type, "f16|q8_0", "KV cache element type (default f16; q8_0 takes about half)");
+  a.option("--passes", &passes, "LIST",
+           "graph compiler passes: -NAME switches one off, none switches all off (default: all on)");
 }
 
 Status ModelFlags::to_options(runtime::SessionOptions* o) const {
@@ -26,6 +28,7 @@ Status ModelFlags::to_options(runtime::SessionOptions* o) const {
   if (batch < 1 || batch > 8192) return Error("-b must be between 1 and 8192 (got %lld)", (long long)batch);
   if (block_size < 1 || block_size > 1024)
     return Error("--kv-block must be between 1 and 1024 (got %lld)", (long long)block_size);
+  EMBER_ASSIGN_OR_RETURN(o->passes.disabled, graph::parse_pass_list(passes));
   o->threads = static_cast<int>(t);
   o->n_ctx = static_cast<int32_t>(ctx);
   o->n_batch = static_cast<int32_t>(batch);

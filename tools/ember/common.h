@@ -19,6 +19,7 @@ struct ModelFlags {
   int64_t batch = 512;
   int64_t block_size = 16;
   std::string kv_type = "f16";
+  std::string passes;  // --passes: graph compiler passes to switch off ("-merge-qkv,..." or "none")
   void declare(Args& a);
   // Fills session options, checking ranges; the message names the flag.
   Status to_options(runtime::SessionOptions* o) const;

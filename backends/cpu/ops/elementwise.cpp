@@ -33,14 +33,17 @@ inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 void op_add(const OpCtx& c) { binary(c, [](float x, float y) { return x + y; }); }
 void op_mul(const OpCtx& c) { binary(c, [](float x, float y) { return x * y; }); }
-// silu(g) * u row by row through the vecmath kernel (llama.cpp's SwiGLU arithmetic). The
-// kernel treats every aligned block of 8 alike, so a row may be split across threads at
-// multiples of 8 without changing a bit; decode (one row) then keeps both threads busy.
+// silu(g) * u row by row through the vecmath kernel (llama.cpp's SwiGLU arithmetic). Two
+// inputs: g and u of the same shape; one input [M, 2F] (the merged gate/up matmul): gate is
+// the left half of each row, up the right. The kernel treats every aligned block of 8 alike,
+// so a row may be split across threads at multiples of 8 without changing a bit; decode (one
+// row) then keeps both threads busy.
 void op_silu_mul(const OpCtx& c) {
-  const TensorDesc& a = *c.in_desc[0];
-  const int64_t N = a.dim(-1), rows = a.rows();
+  const int64_t N = c.node->out.dim(-1), rows = c.node->out.rows();
+  const bool merged = c.node->inputs.size() == 1;
   const float* g = static_cast<const float*>(c.in[0]);
-  const float* u = static_cast<const float*>(c.in[1]);
+  const float* u = merged ? g + N : static_cast<const float*>(c.in[1]);
+  const int64_t in_stride = merged ? 2 * N : N;
   float* o = static_cast<float*>(c.out);
   const auto& k = kernels::vecmath_kernels();
   const int64_t blocks = (N + 7) / 8;  // per row; the last may be a partial tail
@@ -50,7 +53,7 @@ void op_silu_mul(const OpCtx& c) {
     const int64_t r = b / blocks, first = b % blocks;
     const int64_t last = std::min(blocks, first + (e - b));
     const int64_t i0 = first * 8, i1 = std::min(N, last * 8);
-    k.silu_mul(i1 - i0, o + r * N + i0, g + r * N + i0, u + r * N + i0);
+    k.silu_mul(i1 - i0, o + r * N + i0, g + r * in_stride + i0, u + r * in_stride + i0);
     b += last - first;
   }
 }

@@ -12,6 +12,12 @@ namespace ember::cpu {
 // multi-row kernel for the type (kernels/cpu/gemm), each weight row meets 4 activation rows
 // per call, so its blocks are decoded once per 4 rows; the results are bit-identical to the
 // per-row dot products (same float operations per output), so M never changes a value.
+//
+// The same routine runs the merged and fused forms: matmul_cat's weight rows are the rows of
+// up to three weights taken in turn where they lie (no concatenated copy), and matmul_add adds
+// its addend to each output after its dot product, the same single float addition the
+// unfused add would do (a + b == b + a exactly), so both are bit-identical to their unfused
+// graphs.
 size_t matmul_scratch_bytes(const Node&, const TensorDesc& x, const TensorDesc& w) {
   const kernels::QuantTypeKernels* k = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
   if (!k || k->act_type == kernels::kTypeF32) return 0;
@@ -27,10 +33,13 @@ Support matmul_supports(const TensorDesc& w) {
   return {};
 }
 
-void op_matmul(const OpCtx& c) {
+void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   const TensorDesc& x = *c.in_desc[0];
-  const TensorDesc& w = *c.in_desc[1];
-  const int64_t M = x.shape[0], K = x.shape[1], N = w.shape[0];
+  const TensorDesc& w = *m.w_desc[0];
+  const int64_t M = x.shape[0], K = x.shape[1];
+  int64_t first_row[kMaxMatMulWeights + 1] = {0};
+  for (int s = 0; s < m.n_weights; ++s) first_row[s + 1] = first_row[s] + m.w_desc[s]->shape[0];
+  const int64_t N = first_row[m.n_weights];
   const kernels::QuantTypeKernels* wk = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
   const float* xf = static_cast<const float*>(c.in[0]);
 
@@ -44,10 +53,28 @@ void op_matmul(const OpCtx& c) {
     const int64_t bpr = K / ak->block_elems;
     int64_t b, e;
     split_range(M * bpr, c.ith, c.nth, &b, &e);
+    int64_t scaled_row = -1;
+    float scale = 0;
     while (b < e) {
-      const int64_t m = b / bpr, first = b % bpr, last = std::min<int64_t>(bpr, first + (e - b));
-      ak->quantize_act(xf + m * K + first * ak->block_elems, c.scratch + m * act_row + first * ak->block_bytes,
-                       (last - first) * ak->block_elems);
+      const int64_t r = b / bpr, first = b % bpr, last = std::min<int64_t>(bpr, first + (e - b));
+      const float* src = xf + r * K + first * ak->block_elems;
+      const int64_t n = (last - first) * ak->block_elems;
+      if (m.norm) {
+        // norm_matmul: every thread normalises the blocks it converts (the row's scale is
+        // recomputed by each thread that touches the row: K multiply-adds, no barrier).
+        if (scaled_row != r) {
+          scale = rms_scale(xf + r * K, K, m.eps);
+          scaled_row = r;
+        }
+        float* tmp = reinterpret_cast<float*>(c.thread_scratch);
+        const float* nw = m.norm + first * ak->block_elems;
+        for (int64_t i = 0; i < n; ++i) {
+          const float normed = src[i] * scale;
+          tmp[i] = normed * nw[i];
+        }
+        src = tmp;
+      }
+      ak->quantize_act(src, c.scratch + r * act_row + first * ak->block_bytes, n);
       b += last - first;
     }
     c.pool->barrier();
@@ -55,7 +82,11 @@ void op_matmul(const OpCtx& c) {
   }
 
   const size_t w_row = dtype_row_bytes(w.dtype, K);
-  const uint8_t* wb = static_cast<const uint8_t*>(c.in[1]);
+  auto row_ptr = [&](int64_t n) {
+    int s = 0;
+    while (n >= first_row[s + 1]) ++s;
+    return static_cast<const uint8_t*>(m.w[s]) + (n - first_row[s]) * w_row;
+  };
   float* y = static_cast<float*>(c.out);
   int64_t nb, ne;
   split_range(N, c.ith, c.nth, &nb, &ne);
@@ -75,19 +106,45 @@ void op_matmul(const OpCtx& c) {
         p.a = act + m0 * act_row;
         p.rows = M - m0 < kActRows ? M - m0 : kActRows;
         for (int64_t n = n0; n < n1; ++n) {
-          p.w = wb + n * w_row;
+          p.w = row_ptr(n);
           p.y = y + m0 * N + n;
           rows_dot(p);
         }
       }
-      continue;
+    } else {
+      for (int64_t r = 0; r < M; ++r) {
+        const uint8_t* a = act + r * act_row;
+        float* yr = y + r * N;
+        for (int64_t n = n0; n < n1; ++n) yr[n] = wk->vec_dot(K, row_ptr(n), a);
+      }
     }
-    for (int64_t m = 0; m < M; ++m) {
-      const uint8_t* a = act + m * act_row;
-      float* yr = y + m * N;
-      for (int64_t n = n0; n < n1; ++n) yr[n] = wk->vec_dot(K, wb + n * w_row, a);
+    if (m.addend) {  // epilogue, while the block's outputs are still in cache
+      for (int64_t r = 0; r < M; ++r) {
+        float* yr = y + r * N;
+        const float* ar = m.addend_is_row ? m.addend : m.addend + r * N;
+        for (int64_t n = n0; n < n1; ++n) yr[n] = yr[n] + ar[n];
+      }
     }
   }
+}
+
+size_t norm_matmul_thread_scratch_bytes(const TensorDesc& x) { return static_cast<size_t>(x.shape[1]) * sizeof(float); }
+
+Support norm_matmul_supports(const TensorDesc& w) {
+  Support s = matmul_supports(w);
+  if (!s.ok) return s;
+  const kernels::QuantTypeKernels* k = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
+  if (k->act_type == kernels::kTypeF32)
+    return {false, std::string("weight type ") + dtype_name(w.dtype) + " reads f32 activations: nothing to fuse the norm into"};
+  return {};
+}
+
+void op_matmul(const OpCtx& c) {
+  MatMulArgs m;
+  m.w[0] = c.in[1];
+  m.w_desc[0] = c.in_desc[1];
+  m.n_weights = 1;
+  matmul_run(c, m);
 }
 
 }  // namespace ember::cpu

@@ -3,6 +3,7 @@
 // No op allocates: scratch memory comes from the plan.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "backends/backend.h"
@@ -12,12 +13,14 @@
 namespace ember::cpu {
 
 inline constexpr int kMaxRopePairs = 256;
+inline constexpr int kMaxOpInputs = 5;
+inline constexpr int kMaxMatMulWeights = 3;
 
 struct OpCtx {
   const Node* node;
   void* out;
-  const void* in[3];
-  const TensorDesc* in_desc[3];
+  const void* in[kMaxOpInputs];
+  const TensorDesc* in_desc[kMaxOpInputs];
   int ith, nth;
   ThreadPool* pool;
   uint8_t* scratch;            // shared by all threads (matmul activations)
@@ -30,6 +33,32 @@ struct OpCtx {
 size_t matmul_scratch_bytes(const Node& n, const TensorDesc& x, const TensorDesc& w);
 size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache);
 Support matmul_supports(const TensorDesc& w);
+
+// The matmul routine shared by matmul, matmul_cat and matmul_add (matmul.cpp): x is in[0];
+// the weights' rows are taken in turn as one [ΣN, K] matrix; an addend, when set, is added
+// to every output (addend_is_row: one row [ΣN] for all M rows, else [M, ΣN]).
+struct MatMulArgs {
+  const void* w[kMaxMatMulWeights] = {};
+  const TensorDesc* w_desc[kMaxMatMulWeights] = {};
+  int n_weights = 0;
+  const float* addend = nullptr;
+  bool addend_is_row = false;
+  const float* norm = nullptr;  // when set: x is replaced by rms_norm(x) * norm (eps below) as it
+  float eps = 0;                // is converted; needs a quantised activation type and K floats
+                                // of thread scratch
+};
+void matmul_run(const OpCtx& c, const MatMulArgs& m);
+
+// 1 / sqrt(mean(x²) + eps) of one row: squares in f32 summed in double, as llama.cpp does.
+// Shared by rms_norm, rms_norm_mul and norm_matmul so all three round alike.
+inline float rms_scale(const float* x, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / n);
+  return 1.0f / std::sqrt(mean + eps);
+}
+size_t norm_matmul_thread_scratch_bytes(const TensorDesc& x);
+Support norm_matmul_supports(const TensorDesc& w);
 
 void op_embedding(const OpCtx& c);
 void op_matmul(const OpCtx& c);
@@ -45,5 +74,10 @@ void op_attention(const OpCtx& c);
 void op_get_rows(const OpCtx& c);
 void op_permute(const OpCtx& c);
 void op_copy(const OpCtx& c);
+void op_matmul_cat(const OpCtx& c);
+void op_matmul_add(const OpCtx& c);
+void op_rms_norm_mul(const OpCtx& c);
+void op_slice(const OpCtx& c);
+void op_norm_matmul(const OpCtx& c);
 
 }  // namespace ember::cpu

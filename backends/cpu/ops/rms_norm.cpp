@@ -15,10 +15,7 @@ void op_rms_norm(const OpCtx& c) {
   split_range(rows, c.ith, c.nth, &b, &e);
   for (int64_t r = b; r < e; ++r) {
     const float* xr = x + r * N;
-    double sum = 0;
-    for (int64_t i = 0; i < N; ++i) sum += static_cast<double>(xr[i] * xr[i]);
-    const float mean = static_cast<float>(sum / N);
-    const float scale = 1.0f / std::sqrt(mean + eps);
+    const float scale = rms_scale(xr, N, eps);
     for (int64_t i = 0; i < N; ++i) o[r * N + i] = xr[i] * scale;
   }
 }

@@ -1,0 +1,119 @@
+// Shared by the pass tests (tests/graph/passes/*_test.cpp): weights with real data, the
+// committed text of input and expected graphs (tests/data/graph/passes/), and running a graph
+// on the CPU backend to compare a pass's output with its input bit for bit.
+//
+// The expected texts were written from print() and checked by eye against what each pass
+// promises; EMBER_UPDATE_GRAPH_GOLDENS=1 rewrites them.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "graph/graph.h"
+#include "graph/passes/pass.h"
+#include "kernels/cpu/quant/quant.h"
+#include "support/test_support.h"
+
+namespace ember::graph::passtest {
+
+// Weight bytes owned for the test's lifetime: random values in [-1, 1) + offset, stored as
+// `type` (f32, f16 or q8_0).
+class Weights {
+ public:
+  const void* make(DType type, int64_t rows, int64_t cols, float offset = 0) {
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> f(static_cast<size_t>(rows * cols));
+    for (float& v : f) v = u(rng_) + offset;
+    const size_t row_bytes = dtype_row_bytes(type, cols);
+    auto buf = std::make_unique<std::vector<uint8_t>>(row_bytes * rows + 64);
+    for (int64_t r = 0; r < rows; ++r) {
+      void* dst = buf->data() + r * row_bytes;
+      const float* src = f.data() + r * cols;
+      switch (type) {
+        case DType::F32: kernels::quantize_row_f32(src, dst, cols); break;
+        case DType::F16: kernels::quantize_row_f16(src, dst, cols); break;
+        case DType::Q8_0: kernels::quantize_row_q8_0(src, dst, cols); break;
+        default: ADD_FAILURE() << "test weights of type " << dtype_name(type) << " are not made here";
+      }
+    }
+    bufs_.push_back(std::move(buf));
+    return bufs_.back()->data();
+  }
+  Value add(Builder& b, const std::string& name, DType type, std::vector<int64_t> shape, float offset = 0) {
+    const int64_t rows = shape.size() == 2 ? shape[0] : 1, cols = shape.back();
+    return b.weight(name, type, shape, make(type, rows, cols, offset));
+  }
+
+ private:
+  std::vector<std::unique_ptr<std::vector<uint8_t>>> bufs_;
+  std::mt19937 rng_{20251125};
+};
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = u(rng);
+  return v;
+}
+
+// Compares print(g) with tests/data/graph/passes/<file> (or rewrites it, see above).
+inline void expect_graph_text(const OpGraph& g, const std::string& file) {
+  const std::string got = print(g);
+  const std::string path = test::data_path("graph/passes/" + file);
+  if (std::getenv("EMBER_UPDATE_GRAPH_GOLDENS")) {
+    std::ofstream(path, std::ios::binary) << got;
+    return;
+  }
+  ASSERT_TRUE(test::file_exists(path)) << path << " is missing";
+  EXPECT_EQ(got, test::read_text(path)) << "graph differs from " << path;
+}
+
+inline std::unique_ptr<Backend> cpu_backend(int threads = 2) {
+  CpuOptions o;
+  o.threads = threads;
+  auto b = make_cpu_backend(o);
+  EXPECT_TRUE(b.ok()) << b.message();
+  return b.ok() ? std::move(b).value() : nullptr;
+}
+
+// Runs g (no kv caches) with one f32 input "x" and returns every output's floats.
+inline std::vector<std::vector<float>> run(Backend& be, const OpGraph& g, const std::vector<float>& x) {
+  std::vector<std::vector<float>> outs(g.outputs.size());
+  auto plan = be.prepare(g);
+  EXPECT_TRUE(plan.ok()) << plan.message();
+  if (!plan.ok()) return outs;
+  ExecArgs args;
+  args.inputs = {{"x", x.data()}};
+  for (size_t o = 0; o < g.outputs.size(); ++o) {
+    outs[o].resize(static_cast<size_t>(g.nodes[g.outputs[o]].out.numel()));
+    args.outputs.push_back(outs[o].data());
+  }
+  Status s = be.execute(**plan, args);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return outs;
+}
+
+inline bool bit_equal(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].size() != b[i].size() || std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(float)) != 0)
+      return false;
+  return true;
+}
+
+inline int count_op(const OpGraph& g, OpKind op) {
+  int n = 0;
+  for (const Node& node : g.nodes) n += node.op == op;
+  return n;
+}
+
+}  // namespace ember::graph::passtest
