@@ -445,6 +445,14 @@ Status Engine::step_locked_out(bool* did_work) {
   budget_ = opts_.session.n_batch;
   schedule_decodes();
   schedule_prefills();
+  // Safety net: running requests that cannot move (each waiting for blocks another holds)
+  // would spin forever. Admission and decode-time preemption should make this unreachable;
+  // if it happens anyway, the newest request yields its blocks and the step is retried.
+  while (slots_.empty() && running_.size() > 1) {
+    preempt(*running_.back());
+    schedule_decodes();
+    schedule_prefills();
+  }
   retire_finished();
   if (slots_.empty()) return Status::Ok();
 
