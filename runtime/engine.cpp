@@ -389,7 +389,7 @@ Status Engine::step(bool* did_work) {
   if (stepping_.exchange(true))
     return Error("Engine::step is already running (called from a callback, or from two threads)")
         .with_code(ErrorCode::State);
-  Status st = step_locked_out(did_work);
+  Status st = step_once(did_work);
   // Events go out after the state is consistent: callbacks without the lock (so they may
   // call back into submit/cancel/poll/stats), queued ones under it; a request is published
   // as finished only after its last event was delivered, so wait() returning means done.
@@ -438,7 +438,7 @@ void Engine::publish_stats_locked() {
   stats_.tokens_generated = tokens_generated_;
 }
 
-Status Engine::step_locked_out(bool* did_work) {
+Status Engine::step_once(bool* did_work) {
   admit_new();
   slots_.clear();
   reserved_ = 0;

@@ -131,7 +131,7 @@ class Engine {
   struct Request;
   Engine(const Model& m, const EngineOptions& o) : model_(m), opts_(o) {}
 
-  Status step_locked_out(bool* did_work);
+  Status step_once(bool* did_work);  // step() without the re-entrancy guard and event delivery
   void admit_new();
   void preempt(Request& r);
   // Ends a sample; its final event is *last (the token that ended it) or a new one.

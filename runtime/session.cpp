@@ -97,7 +97,7 @@ Status Session::step(std::span<const BatchToken> batch, std::vector<float>* logi
   out_rows_.clear();
   seq_of_token_.clear();
   styles_.clear();
-  std::vector<int32_t>& count = out_rows_;  // reused: tokens per local sequence
+  std::vector<int32_t>& count = seq_count_;  // tokens per local sequence
   count.assign(n_seqs, 0);
   for (int64_t t = 0; t < n; ++t) count[local_of_seq_[batch[t].seq]]++;
   int64_t need_blocks = 0;
@@ -202,7 +202,6 @@ Status Session::eval(int32_t seq, std::span<const int32_t> tokens, bool all_logi
   std::vector<float> chunk_logits;
   // A prompt of two or more tokens is prompt-style throughout, however it is chunked.
   const int8_t style = tokens.size() >= 2 ? kStylePrompt : kStyleDecode;
-  const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
   for (size_t start = 0; start < tokens.size(); start += opts_.n_batch) {
     const size_t end = std::min(tokens.size(), start + static_cast<size_t>(opts_.n_batch));
     batch.clear();
@@ -211,7 +210,6 @@ Status Session::eval(int32_t seq, std::span<const int32_t> tokens, bool all_logi
     EMBER_RETURN_IF_ERROR(step(batch, &chunk_logits));
     logits->insert(logits->end(), chunk_logits.begin(), chunk_logits.end());
   }
-  (void)n_vocab;
   return Status::Ok();
 }
 

@@ -91,7 +91,7 @@ class Session {
 
   // Per-step staging, kept to avoid allocation on the decode path.
   std::vector<int32_t> tokens_, positions_, out_rows_, seq_of_token_, local_of_seq_, step_seqs_, old_len_;
-  std::vector<int32_t> seq_tok_;
+  std::vector<int32_t> seq_tok_, seq_count_;
   std::vector<uint8_t> styles_, seq_sty_;
   std::vector<BlockCopy> copies_;
   KvLayout layout_;
