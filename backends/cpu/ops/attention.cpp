@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -28,18 +29,38 @@ namespace ember::cpu {
 //    vecmath), and summed in f32 per 8-position chunk (reduced (l0+l4 + l2+l6) +
 //    (l1+l5 + l3+l7)) into a double;
 //  - probabilities are multiplied by (float)(1/sum) and rounded to f16 before the V product.
-size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache) {
-  const int64_t max_ctx = cache.shape[0] * cache.shape[1];
-  // scores, q, lanes; then for a q8_0 cache one row dequantised to f32 and to f16.
-  return (static_cast<size_t>(max_ctx) + static_cast<size_t>(q.shape[2]) * (2 + kernels::kAttnLanes)) * sizeof(float) +
-         static_cast<size_t>(q.shape[2]) * sizeof(uint16_t);
-}
-
+//
+// The arithmetic lives in the kernels (kernels/cpu/attention): this op groups queries into
+// tiles that read the same K/V rows — the query heads of one kv head for up to kTileTokens
+// consecutive tokens of one sequence with the same style — so each K/V row is loaded and
+// widened to f32 once per tile instead of once per query. A tile computes every query
+// exactly as alone, so the grouping changes no bit.
 namespace {
 
 inline float round_f16(float x) { return kernels::fp16_to_f32(kernels::f32_to_fp16(x)); }
 
+// Tokens per tile for a GQA group: about 16 queries per tile.
+int64_t tile_tokens(int64_t group) { return group >= 16 ? 1 : 16 / group; }
+int64_t tile_heads(int64_t group) { return group < kernels::kAttnMaxTile ? group : kernels::kAttnMaxTile; }
+
+struct TileScratch {
+  size_t q_floats, tile_floats;
+};
+
+TileScratch tile_scratch(const TensorDesc& q, const TensorDesc& cache) {
+  const int64_t max_ctx = cache.shape[0] * cache.shape[1];
+  const int64_t group = q.shape[1] / cache.shape[2];
+  const int nq = static_cast<int>(tile_tokens(group) * tile_heads(group));
+  return {static_cast<size_t>(nq) * static_cast<size_t>(q.shape[2]),
+          kernels::attention_tile_scratch_floats(nq, max_ctx, q.shape[2])};
+}
+
 }  // namespace
+
+size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache) {
+  const TileScratch ts = tile_scratch(q, cache);
+  return (ts.q_floats + ts.tile_floats) * sizeof(float) + 64;
+}
 
 void op_attention(const OpCtx& c) {
   const TensorDesc& q = *c.in_desc[0];
@@ -47,62 +68,72 @@ void op_attention(const OpCtx& c) {
   const int64_t n = q.shape[0], H = q.shape[1], D = q.shape[2];
   const int64_t B = cache.shape[1], Hkv = cache.shape[2];
   const int64_t group = H / Hkv;
-  const float scale = c.node->attrs.scale;
   const KvLayout& kv = *c.kv;
   const float* qp = static_cast<const float*>(c.in[0]);
-  const uint8_t* kp = static_cast<const uint8_t*>(c.in[1]);
-  const uint8_t* vp = static_cast<const uint8_t*>(c.in[2]);
-  const bool q8 = cache.dtype == DType::Q8_0;
   const size_t row_bytes = dtype_row_bytes(cache.dtype, D);  // one head of one token
   float* out = static_cast<float*>(c.out);
-  float* scores = reinterpret_cast<float*>(c.thread_scratch);
-  float* qf = scores + cache.shape[0] * B;
-  float* lanes = qf + D;  // [kAttnLanes][D]
-  float* deq = lanes + kernels::kAttnLanes * D;                 // [D] (q8_0 cache)
-  uint16_t* deq16 = reinterpret_cast<uint16_t*>(deq + D);       // [D] (q8_0 cache)
+  const TileScratch ts = tile_scratch(q, cache);
+  float* qtile = reinterpret_cast<float*>(c.thread_scratch);
+  float* tile_scratch_f = qtile + ts.q_floats;
   const kernels::AttentionKernels& k = kernels::attention_kernels();
-  const kernels::VecMathKernels& vm = kernels::vecmath_kernels();
+  const int64_t tq = tile_tokens(group), th = tile_heads(group);
 
-  // (token, head) pairs are dealt round-robin: a causal token's cost grows with its position,
-  // so contiguous ranges would leave the thread with the early tokens idle.
-  for (int64_t th = c.ith; th < n * H; th += c.nth) {
-    const int64_t t = th / H, h = th % H, kvh = h / group;
-    const int32_t s = kv.seq_of_token[t], p = kv.positions[t];
-    const int32_t* blocks = kv.seq_blocks[s];
+  kernels::AttnTile tile;
+  tile.D = D;
+  tile.q = qtile;
+  tile.scale = c.node->attrs.scale;
+  tile.elem = cache.dtype == DType::Q8_0 ? kernels::KvElem::kQ8_0 : kernels::KvElem::kF16;
+  tile.scratch = tile_scratch_f;
+  tile.score_stride = cache.shape[0] * B;
+  int32_t last[kernels::kAttnMaxTile];
+  float* outs[kernels::kAttnMaxTile];
+  tile.last = last;
+  tile.out = outs;
+  for (kernels::KvRows* r : {&tile.k, &tile.v}) {
+    r->block = B;
+    r->slot_stride = static_cast<size_t>(Hkv) * row_bytes;
+    r->block_stride = static_cast<size_t>(B) * r->slot_stride;
+  }
+
+  // Work items (token run chunk, kv head, head chunk) are dealt round-robin: a causal token's
+  // cost grows with its position, so contiguous ranges would leave the thread with the early
+  // tokens idle. Every thread walks the same enumeration.
+  int64_t item = 0;
+  for (int64_t t0 = 0; t0 < n;) {
     // The summation llama.cpp would use for this token: tinyBLAS for a prompt token, ggml's
     // f16 dot for a generated one (tinyBLAS declines dot lengths that are not a multiple of 8).
-    const bool prompt_style = kv.token_style == nullptr || kv.token_style[t] == kStylePrompt;
-    const int accs = prompt_style && D % 8 == 0 ? 1 : 4;
-    // An f16 row of K or V; a q8_0 row is expanded into deq16 first (values d * q, rounded
-    // to f16, so the same dot kernels run on both).
-    auto row = [&](const uint8_t* pool, int32_t j) -> const uint16_t* {
-      const uint8_t* r = pool + static_cast<size_t>((static_cast<int64_t>(blocks[j / B]) * B + j % B) * Hkv + kvh) * row_bytes;
-      if (!q8) return reinterpret_cast<const uint16_t*>(r);
-      kernels::dequantize_row_q8_0(r, deq, D);
-      kernels::f32_to_fp16_row(deq, deq16, D);
-      return deq16;
+    auto accs_of = [&](int64_t t) {
+      const bool prompt_style = kv.token_style == nullptr || kv.token_style[t] == kStylePrompt;
+      return prompt_style && D % 8 == 0 ? 1 : 4;
     };
-    for (int64_t d = 0; d < D; ++d) qf[d] = round_f16(qp[(t * H + h) * D + d]);
-
-    float mx = -INFINITY;
-    for (int32_t j = 0; j <= p; ++j) {
-      scores[j] = k.qk_dot(qf, row(kp, j), D, accs) * scale;
-      mx = scores[j] > mx ? scores[j] : mx;
+    const int32_t s = kv.seq_of_token[t0];
+    const int accs = accs_of(t0);
+    int64_t t1 = t0 + 1;
+    while (t1 < n && t1 - t0 < tq && kv.seq_of_token[t1] == s && accs_of(t1) == accs) ++t1;
+    for (int64_t kvh = 0; kvh < Hkv; ++kvh) {
+      for (int64_t h0 = kvh * group; h0 < (kvh + 1) * group; h0 += th, ++item) {
+        if (item % c.nth != c.ith) continue;
+        const int64_t h1 = std::min(h0 + th, (kvh + 1) * group);
+        int nq = 0;
+        for (int64_t t = t0; t < t1; ++t) {
+          for (int64_t h = h0; h < h1; ++h, ++nq) {
+            const float* src = qp + (t * H + h) * D;
+            float* dst = qtile + nq * D;
+            for (int64_t d = 0; d < D; ++d) dst[d] = round_f16(src[d]);
+            last[nq] = kv.positions[t];
+            outs[nq] = out + (t * H + h) * D;
+          }
+        }
+        tile.nq = nq;
+        tile.accs = accs;
+        const size_t head_off = static_cast<size_t>(kvh) * row_bytes;
+        tile.k.base = static_cast<const uint8_t*>(c.in[1]) + head_off;
+        tile.v.base = static_cast<const uint8_t*>(c.in[2]) + head_off;
+        tile.k.blocks = tile.v.blocks = kv.seq_blocks[s];
+        k.tile(tile);
+      }
     }
-    double sum = 0;
-    for (int32_t j0 = 0; j0 <= p; j0 += 8) {
-      // Masked (future) positions enter as -inf and leave as exactly 0, as in llama.cpp.
-      float v[8];
-      for (int l = 0; l < 8; ++l) v[l] = j0 + l <= p ? scores[j0 + l] : -INFINITY;
-      sum += static_cast<double>(vm.exp8_sum(v, mx));
-      for (int l = 0; l < 8 && j0 + l <= p; ++l) scores[j0 + l] = v[l];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int32_t j = 0; j <= p; ++j) scores[j] = round_f16(scores[j] * inv);
-
-    std::memset(lanes, 0, sizeof(float) * 8 * accs * D);
-    for (int32_t j = 0; j <= p; ++j) k.pv_accumulate(lanes, j, scores[j], row(vp, j), D, accs);
-    k.pv_reduce(lanes, out + (t * H + h) * D, D, accs);
+    t0 = t1;
   }
 }
 

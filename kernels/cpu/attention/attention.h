@@ -13,6 +13,50 @@ namespace ember::kernels {
 
 inline constexpr int kAttnLanes = 32;  // the most lanes a sum uses: 4 accumulators x 8 lanes
 
+// K or V rows of one kv head of one sequence, stored in paged blocks: position j is at
+// base + blocks[j / block] * block_stride + (j % block) * slot_stride.
+struct KvRows {
+  const uint8_t* base = nullptr;
+  const int32_t* blocks = nullptr;
+  int64_t block = 0;
+  size_t block_stride = 0, slot_stride = 0;
+  const uint8_t* row(int64_t j) const {
+    return base + static_cast<size_t>(blocks[j / block]) * block_stride + static_cast<size_t>(j % block) * slot_stride;
+  }
+};
+
+enum class KvElem : uint8_t { kF16, kQ8_0 };  // q8_0 rows are read as f16(d * q), as f16 rows
+
+// A tile of queries that read the same K/V rows: the query heads of one kv head (GQA) for a
+// run of tokens of one sequence. Query i attends causally to positions 0..last[i], and is
+// computed exactly as the per-query loops above would compute it alone (same operations,
+// same order), with `accs` accumulators for every query of the tile:
+//   s_j = qk_dot(q_i, k_j) * scale; m = max s; e_j = exp8(s_j - m), summed per 8 positions
+//   into a double (exp8_sum, -inf beyond last); p_j = f16(e_j * (float)(1 / sum));
+//   out_i = pv_reduce of pv_accumulate(p_j, v_j) over j in order.
+struct AttnTile {
+  int64_t D = 0;
+  int nq = 0;                   // 1 .. kAttnMaxTile
+  int accs = 1;                 // 1 or 4
+  const float* q = nullptr;     // [nq][D], values already rounded to f16
+  const int32_t* last = nullptr;  // [nq]
+  float scale = 1.0f;
+  KvRows k, v;
+  KvElem elem = KvElem::kF16;
+  float* const* out = nullptr;  // out[i]: D floats
+  float* scratch = nullptr;     // attention_tile_scratch_floats(nq, score_stride, D) floats
+  int64_t score_stride = 0;     // > every last[i]
+};
+
+inline constexpr int kAttnMaxTile = 32;
+inline constexpr int64_t kAttnChunk = 64;  // positions converted to f32 at a time
+
+inline size_t attention_tile_scratch_floats(int nq, int64_t score_stride, int64_t D) {
+  return static_cast<size_t>(nq) * static_cast<size_t>(score_stride) +          // scores
+         static_cast<size_t>(2 * kAttnChunk + 1) * static_cast<size_t>(D) +     // K, V chunk; a q8_0 row
+         static_cast<size_t>(nq) * kAttnLanes * static_cast<size_t>(D);         // lanes
+}
+
 struct AttentionKernels {
   const char* isa;
   // q (f32 values already rounded to f16) · k (f16), D elements.
@@ -21,6 +65,8 @@ struct AttentionKernels {
   void (*pv_accumulate)(float* lanes, int64_t j, float p, const uint16_t* v, int64_t D, int accs);
   // out[d] = reduction over the 8 * accs lanes of column d.
   void (*pv_reduce)(const float* lanes, float* out, int64_t D, int accs);
+  // A whole tile (see AttnTile); bit-identical to the scalar per-query loops.
+  void (*tile)(const AttnTile& t);
 };
 
 const AttentionKernels& attention_kernels_scalar();

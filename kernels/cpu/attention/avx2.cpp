@@ -1,9 +1,13 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "kernels/cpu/attention/attention.h"
+#include "kernels/cpu/quant/quant.h"
+#include "kernels/cpu/vecmath/vecmath.h"
 
 namespace ember::kernels {
 namespace {
@@ -68,10 +72,165 @@ void pv_reduce_avx2(const float* lanes, float* out, int64_t D, int accs) {
   }
 }
 
+inline __m256 round_f16x8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
+
+// Rows j0..j1-1 of K or V as f32 values, row-major [j1 - j0][D]. A q8_0 row becomes f16(d * q)
+// (the scalar path's dequantise-then-round), so both element types feed the same loops.
+void convert_rows(const AttnTile& t, const KvRows& r, int64_t j0, int64_t j1, float* dst, float* deq) {
+  const int64_t D = t.D;
+  for (int64_t j = j0; j < j1; ++j, dst += D) {
+    const uint8_t* src = r.row(j);
+    if (t.elem == KvElem::kF16) {
+      const auto* h = reinterpret_cast<const uint16_t*>(src);
+      for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(dst + d, load_h8(h + d));
+    } else {
+      dequantize_row_q8_0(src, deq, D);
+      for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(dst + d, round_f16x8(_mm256_loadu_ps(deq + d)));
+    }
+  }
+}
+
+// Scores s[j] = (q · k_j) * scale for j in [j0, j1), k rows from kf (row j at kf + (j - j0) * D),
+// with one 8-lane accumulator per score (tinyBLAS order); four positions at a time so four
+// independent FMA chains are in flight. Returns the running max.
+float scores_acc1(const float* q, const float* kf, int64_t D, int64_t j0, int64_t j1, float scale, float* s, float mx) {
+  int64_t j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    const float* k0 = kf + (j - j0) * D;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t d = 0; d < D; d += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + d);
+      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
+      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + D + d), a1);
+      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 2 * D + d), a2);
+      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 3 * D + d), a3);
+    }
+    s[j] = reduce1(a0) * scale;
+    s[j + 1] = reduce1(a1) * scale;
+    s[j + 2] = reduce1(a2) * scale;
+    s[j + 3] = reduce1(a3) * scale;
+    for (int u = 0; u < 4; ++u) mx = s[j + u] > mx ? s[j + u] : mx;
+  }
+  for (; j < j1; ++j) {
+    const float* k0 = kf + (j - j0) * D;
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t d = 0; d < D; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k0 + d), a);
+    s[j] = reduce1(a) * scale;
+    mx = s[j] > mx ? s[j] : mx;
+  }
+  return mx;
+}
+
+// The same with ggml's four accumulators (D a multiple of 32).
+float scores_acc4(const float* q, const float* kf, int64_t D, int64_t j0, int64_t j1, float scale, float* s, float mx) {
+  for (int64_t j = j0; j < j1; ++j) {
+    const float* k0 = kf + (j - j0) * D;
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t d = 0; d < D; d += kAttnLanes)
+      for (int r = 0; r < 4; ++r)
+        a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8 * r), _mm256_loadu_ps(k0 + d + 8 * r), a[r]);
+    s[j] = reduce4(a[0], a[1], a[2], a[3]) * scale;
+    mx = s[j] > mx ? s[j] : mx;
+  }
+  return mx;
+}
+
+// lanes[r][d] += p_j * v_j[d] for the positions j in [j0, j1) with j % L == r, in increasing j:
+// the order pv_accumulate gives them one position at a time, with each lane row's columns kept in
+// registers NV * 8 at a time. vf holds the rows from j0 (j0 a multiple of L).
+template <int NV>
+void pv_columns(float* lanes, const float* p, const float* vf, int64_t D, int64_t d0, int L, int64_t j0, int64_t j1) {
+  for (int r = 0; r < L && j0 + r < j1; ++r) {
+    float* row = lanes + r * D + d0;
+    __m256 acc[NV];
+    for (int u = 0; u < NV; ++u) acc[u] = _mm256_loadu_ps(row + 8 * u);
+    for (int64_t j = j0 + r; j < j1; j += L) {
+      const __m256 pv = _mm256_set1_ps(p[j]);
+      const float* v = vf + (j - j0) * D + d0;
+      for (int u = 0; u < NV; ++u) acc[u] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + 8 * u), acc[u]);
+    }
+    for (int u = 0; u < NV; ++u) _mm256_storeu_ps(row + 8 * u, acc[u]);
+  }
+}
+
+void tile_avx2(const AttnTile& t) {
+  const int64_t D = t.D;
+  if (D % (8 * t.accs) != 0) return attention_kernels_scalar().tile(t);
+  const int L = 8 * t.accs;
+  const VecMathKernels& vm = vecmath_kernels();
+  float* kf = t.scratch + static_cast<size_t>(t.nq) * t.score_stride;
+  float* vf = kf + kAttnChunk * D;
+  float* deq = vf + kAttnChunk * D;
+  float* lanes = deq + D;  // [nq][L][D]
+  int32_t pmax = 0;
+  for (int i = 0; i < t.nq; ++i) pmax = std::max(pmax, t.last[i]);
+  float mx[kAttnMaxTile];
+  for (int i = 0; i < t.nq; ++i) mx[i] = -INFINITY;
+
+  // Scores, a chunk of K rows at a time (converted once for every query of the tile).
+  for (int64_t j0 = 0; j0 <= pmax; j0 += kAttnChunk) {
+    const int64_t j1 = std::min<int64_t>(j0 + kAttnChunk, pmax + 1);
+    convert_rows(t, t.k, j0, j1, kf, deq);
+    for (int i = 0; i < t.nq; ++i) {
+      if (t.last[i] < j0) continue;
+      const int64_t je = std::min<int64_t>(j1, t.last[i] + 1);
+      float* s = t.scratch + static_cast<size_t>(i) * t.score_stride;
+      mx[i] = t.accs == 1 ? scores_acc1(t.q + i * D, kf, D, j0, je, t.scale, s, mx[i])
+                          : scores_acc4(t.q + i * D, kf, D, j0, je, t.scale, s, mx[i]);
+    }
+  }
+  // Softmax per query, exactly as the scalar path.
+  for (int i = 0; i < t.nq; ++i) {
+    float* s = t.scratch + static_cast<size_t>(i) * t.score_stride;
+    const int32_t p = t.last[i];
+    double sum = 0;
+    for (int32_t j0 = 0; j0 <= p; j0 += 8) {
+      if (j0 + 8 <= p + 1) {
+        sum += static_cast<double>(vm.exp8_sum(s + j0, mx[i]));
+        continue;
+      }
+      float v[8];
+      for (int l = 0; l < 8; ++l) v[l] = j0 + l <= p ? s[j0 + l] : -INFINITY;
+      sum += static_cast<double>(vm.exp8_sum(v, mx[i]));
+      for (int l = 0; l < 8 && j0 + l <= p; ++l) s[j0 + l] = v[l];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    int32_t j = 0;
+    for (; j + 8 <= p + 1; j += 8) _mm256_storeu_ps(s + j, round_f16x8(_mm256_mul_ps(_mm256_loadu_ps(s + j), vinv)));
+    for (; j <= p; ++j) {
+      float x[8] = {s[j] * inv};
+      _mm256_storeu_ps(x, round_f16x8(_mm256_loadu_ps(x)));
+      s[j] = x[0];
+    }
+  }
+  // p · V, a chunk of V rows at a time.
+  std::memset(lanes, 0, sizeof(float) * static_cast<size_t>(t.nq) * L * D);
+  for (int64_t j0 = 0; j0 <= pmax; j0 += kAttnChunk) {
+    const int64_t j1 = std::min<int64_t>(j0 + kAttnChunk, pmax + 1);
+    convert_rows(t, t.v, j0, j1, vf, deq);
+    for (int i = 0; i < t.nq; ++i) {
+      if (t.last[i] < j0) continue;
+      const int64_t je = std::min<int64_t>(j1, t.last[i] + 1);
+      const float* p = t.scratch + static_cast<size_t>(i) * t.score_stride;
+      float* li = lanes + static_cast<size_t>(i) * L * D;
+      int64_t d0 = 0;
+      for (; d0 + 32 <= D; d0 += 32) pv_columns<4>(li, p, vf, D, d0, L, j0, je);
+      switch ((D - d0) / 8) {
+        case 3: pv_columns<3>(li, p, vf, D, d0, L, j0, je); break;
+        case 2: pv_columns<2>(li, p, vf, D, d0, L, j0, je); break;
+        case 1: pv_columns<1>(li, p, vf, D, d0, L, j0, je); break;
+        default: break;
+      }
+    }
+  }
+  for (int i = 0; i < t.nq; ++i) pv_reduce_avx2(lanes + static_cast<size_t>(i) * L * D, t.out[i], D, t.accs);
+}
+
 }  // namespace
 
 const AttentionKernels& attention_kernels_avx2() {
-  static const AttentionKernels k{"avx2", qk_dot_avx2, pv_accumulate_avx2, pv_reduce_avx2};
+  static const AttentionKernels k{"avx2", qk_dot_avx2, pv_accumulate_avx2, pv_reduce_avx2, tile_avx2};
   return k;
 }
 

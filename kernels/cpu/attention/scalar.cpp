@@ -8,6 +8,8 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/verbose.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/quant/quant.h"
+#include "kernels/cpu/vecmath/vecmath.h"
 
 namespace ember::kernels {
 namespace {
@@ -42,10 +44,48 @@ void pv_reduce_scalar(const float* lanes, float* out, int64_t D, int accs) {
   for (int64_t d = 0; d < D; ++d) out[d] = reduce(lanes + d, D, accs);
 }
 
+// The oracle: each query alone, position by position, through the functions above.
+void tile_scalar(const AttnTile& t) {
+  const int64_t D = t.D;
+  float* lanes = t.scratch + static_cast<size_t>(t.nq) * t.score_stride;  // [kAttnLanes][D]
+  float* deq = lanes + kAttnLanes * D;                                   // [D] (q8_0)
+  uint16_t* deq16 = reinterpret_cast<uint16_t*>(deq + D);                // [D] (q8_0)
+  const VecMathKernels& vm = vecmath_kernels();
+  auto row = [&](const KvRows& r, int64_t j) -> const uint16_t* {
+    if (t.elem == KvElem::kF16) return reinterpret_cast<const uint16_t*>(r.row(j));
+    dequantize_row_q8_0(r.row(j), deq, D);
+    f32_to_fp16_row(deq, deq16, D);
+    return deq16;
+  };
+  for (int i = 0; i < t.nq; ++i) {
+    const float* q = t.q + i * D;
+    float* scores = t.scratch + static_cast<size_t>(i) * t.score_stride;
+    const int32_t p = t.last[i];
+    float mx = -INFINITY;
+    for (int32_t j = 0; j <= p; ++j) {
+      scores[j] = qk_dot_scalar(q, row(t.k, j), D, t.accs) * t.scale;
+      mx = scores[j] > mx ? scores[j] : mx;
+    }
+    double sum = 0;
+    for (int32_t j0 = 0; j0 <= p; j0 += 8) {
+      // Masked (future) positions enter as -inf and leave as exactly 0, as in llama.cpp.
+      float v[8];
+      for (int l = 0; l < 8; ++l) v[l] = j0 + l <= p ? scores[j0 + l] : -INFINITY;
+      sum += static_cast<double>(vm.exp8_sum(v, mx));
+      for (int l = 0; l < 8 && j0 + l <= p; ++l) scores[j0 + l] = v[l];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int32_t j = 0; j <= p; ++j) scores[j] = fp16_to_f32(f32_to_fp16(scores[j] * inv));
+    std::memset(lanes, 0, sizeof(float) * 8 * t.accs * D);
+    for (int32_t j = 0; j <= p; ++j) pv_accumulate_scalar(lanes, j, scores[j], row(t.v, j), D, t.accs);
+    pv_reduce_scalar(lanes, t.out[i], D, t.accs);
+  }
+}
+
 }  // namespace
 
 const AttentionKernels& attention_kernels_scalar() {
-  static const AttentionKernels k{"scalar", qk_dot_scalar, pv_accumulate_scalar, pv_reduce_scalar};
+  static const AttentionKernels k{"scalar", qk_dot_scalar, pv_accumulate_scalar, pv_reduce_scalar, tile_scalar};
   return k;
 }
 
