@@ -106,6 +106,43 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
             for (int64_t i = 0; i < M * N; ++i)
               ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
                   << "row " << i / N << " col " << i % N << ": " << got[i] << " vs per-row " << want[i];
+            if (!cands[c].pairs) continue;
+            // Pair mode: weight rows two at a time (the odd last one alone), with the
+            // activation scales widened to f32 by hand here.
+            const int64_t nb = K / 32;
+            const int64_t S = M + 3;  // block-major, padded for kernels that load four rows
+            std::vector<float> ad(static_cast<size_t>(S * nb), 0.0f), as(ad.size(), 0.0f);
+            for (int64_t m = 0; m < M; ++m)
+              for (int64_t i = 0; i < nb; ++i) {
+                const uint8_t* blk = act.data() + m * a_stride + i * aq->block_bytes;
+                uint16_t h[2];
+                std::memcpy(h, blk, sizeof h);
+                ad[i * S + m] = fp16_to_f32(h[0]);
+                as[i * S + m] = fp16_to_f32(h[1]);  // q8_1's sum (ignored for q8_0)
+              }
+            std::fill(got.begin(), got.end(), -1.0f);
+            for (int64_t n = 0; n < N; n += 2) {
+              DotRowsArgs p;
+              p.n = K;
+              p.w = w.data() + n * w_row;
+              p.a = act.data();
+              p.a_stride = a_stride;
+              p.rows = M;
+              p.y = got.data() + n;
+              p.y_stride = N;
+              p.ad = ad.data();
+              p.as = as.data();
+              p.s_stride = S;
+              if (n + 1 < N) {
+                p.w1 = w.data() + (n + 1) * w_row;
+                cands[c].pairs(p);
+              } else {
+                cands[c].fn(p);
+              }
+            }
+            for (int64_t i = 0; i < M * N; ++i)
+              ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+                  << "pairs: row " << i / N << " col " << i % N << ": " << got[i] << " vs per-row " << want[i];
           }
         }
       }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <algorithm>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/cpu/attention/attention.h"
@@ -118,6 +119,29 @@ TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
 
 INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ5_0, kTypeQ5_1,
                                                           kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16));
+
+// The AVX2 activation quantisers against the scalar ones, byte for byte, on random rows,
+// rows with exact ties at .5 steps (rounding to even), all-zero blocks and huge values.
+TEST(QuantizeSimd, Avx2Q8IsByteIdenticalToScalar) {
+#if defined(__x86_64__)
+  if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+  const int64_t n = 32 * 40;
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    std::vector<float> x = random_floats(static_cast<size_t>(n), seed, seed % 2 ? 1.0f : 3e4f);
+    if (seed == 3) std::fill(x.begin(), x.begin() + 64, 0.0f);                       // amax = 0
+    if (seed == 4) for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 255 - 127) * 0.5f;  // ties
+    for (auto [scalar, avx2, bytes] : {std::tuple{&quantize_row_q8_0, &quantize_row_q8_0_avx2, sizeof(BlockQ8_0)},
+                                       std::tuple{&quantize_row_q8_1, &quantize_row_q8_1_avx2, sizeof(BlockQ8_1)}}) {
+      std::vector<uint8_t> a(static_cast<size_t>(n / 32) * bytes, 1), b(a.size(), 2);
+      scalar(x.data(), a.data(), n);
+      avx2(x.data(), b.data(), n);
+      ASSERT_EQ(a, b) << "seed " << seed << ", block bytes " << bytes;
+    }
+  }
+#else
+  GTEST_SKIP() << "no AVX2 variant on this architecture";
+#endif
+}
 
 TEST(AttentionSimd, Avx2IsBitIdenticalToScalar) {
 #if defined(__x86_64__)

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "backends/cpu/ops/ops.h"
+#include "kernels/cpu/fp16.h"
 #include "kernels/cpu/gemm/gemm.h"
 #include "kernels/cpu/quant/quant.h"
 
@@ -18,11 +19,36 @@ namespace ember::cpu {
 // its addend to each output after its dot product, the same single float addition the
 // unfused add would do (a + b == b + a exactly), so both are bit-identical to their unfused
 // graphs.
+namespace {
+
+// Where the activation blocks' f32 scales start in the matmul scratch, after the rows.
+size_t scales_offset(size_t act_bytes) { return (act_bytes + 63) & ~size_t{63}; }
+
+// The f16 scale (and q8_1 sum) of activation blocks [first, last) of a row, widened to f32
+// for the pair-mode kernels, block-major: block i of this row at ad[i * stride].
+void widen_scales(uint32_t act_type, const uint8_t* row, int64_t first, int64_t last, float* ad, float* as,
+                  int64_t stride) {
+  for (int64_t i = first; i < last; ++i) {
+    if (act_type == kernels::kTypeQ8_1) {
+      const auto* b = reinterpret_cast<const kernels::BlockQ8_1*>(row) + i;
+      ad[i * stride] = kernels::fp16_to_f32(b->d);
+      as[i * stride] = kernels::fp16_to_f32(b->s);
+    } else {
+      ad[i * stride] = kernels::fp16_to_f32(reinterpret_cast<const kernels::BlockQ8_0*>(row)[i].d);
+    }
+  }
+}
+
+}  // namespace
+
 size_t matmul_scratch_bytes(const Node&, const TensorDesc& x, const TensorDesc& w) {
   const kernels::QuantTypeKernels* k = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
   if (!k || k->act_type == kernels::kTypeF32) return 0;
   const kernels::QuantTypeKernels* a = kernels::find_quant_kernels(k->act_type);
-  return static_cast<size_t>(x.shape[0]) * kernels::quant_row_bytes(*a, x.shape[1]);
+  size_t bytes = static_cast<size_t>(x.shape[0]) * kernels::quant_row_bytes(*a, x.shape[1]);
+  if (kernels::find_vec_dot_rows_pairs(static_cast<uint32_t>(w.dtype)))  // + f32 scales and sums
+    bytes = scales_offset(bytes) + 2 * static_cast<size_t>((x.shape[0] + 3) * (x.shape[1] / a->block_elems)) * sizeof(float);
+  return bytes;
 }
 
 Support matmul_supports(const TensorDesc& w) {
@@ -45,12 +71,25 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
 
   const uint8_t* act = reinterpret_cast<const uint8_t*>(xf);
   size_t act_row = static_cast<size_t>(K) * sizeof(float);
+  // Pair mode (two weight rows per kernel call) at M >= 2 where the type has it.
+  const kernels::VecDotRowsFn pairs = M >= 2 ? kernels::find_vec_dot_rows_pairs(static_cast<uint32_t>(w.dtype)) : nullptr;
+  float* ad = nullptr;
+  float* as = nullptr;
+  int64_t bpr = 0;
   if (wk->act_type != kernels::kTypeF32) {
     const kernels::QuantTypeKernels* ak = kernels::find_quant_kernels(wk->act_type);
     act_row = kernels::quant_row_bytes(*ak, K);
     // Blocks are quantised independently, so the work splits over (row, block) pairs: at
     // M = 1 (decode) every thread still gets a share.
-    const int64_t bpr = K / ak->block_elems;
+    bpr = K / ak->block_elems;
+    if (pairs) {
+      ad = reinterpret_cast<float*>(c.scratch + scales_offset(static_cast<size_t>(M) * act_row));
+      as = ad + (M + 3) * bpr;
+      // The 3 padding columns are read (and ignored) by kernels that load four rows at once.
+      if (c.ith == 0)
+        for (int64_t i = 0; i < bpr; ++i)
+          for (int64_t r = M; r < M + 3; ++r) ad[i * (M + 3) + r] = as[i * (M + 3) + r] = 0.0f;
+    }
     int64_t b, e;
     split_range(M * bpr, c.ith, c.nth, &b, &e);
     int64_t scaled_row = -1;
@@ -75,6 +114,7 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         src = tmp;
       }
       ak->quantize_act(src, c.scratch + r * act_row + first * ak->block_bytes, n);
+      if (pairs) widen_scales(wk->act_type, c.scratch + r * act_row, first, last, ad + r, as + r, M + 3);
       b += last - first;
     }
     c.pool->barrier();
@@ -102,13 +142,25 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
       p.n = K;
       p.a_stride = act_row;
       p.y_stride = N;
+      p.s_stride = M + 3;
       for (int64_t m0 = 0; m0 < M; m0 += kActRows) {
         p.a = act + m0 * act_row;
         p.rows = M - m0 < kActRows ? M - m0 : kActRows;
-        for (int64_t n = n0; n < n1; ++n) {
+        p.ad = ad ? ad + m0 : nullptr;
+        p.as = as ? as + m0 : nullptr;
+        for (int64_t n = n0; n < n1;) {
           p.w = row_ptr(n);
           p.y = y + m0 * N + n;
-          rows_dot(p);
+          // Both rows of a pair must lie in the same weight (matmul_cat walks several).
+          if (pairs && n + 1 < n1 && row_ptr(n + 1) == static_cast<const uint8_t*>(p.w) + w_row) {
+            p.w1 = row_ptr(n + 1);
+            pairs(p);
+            n += 2;
+          } else {
+            p.w1 = nullptr;
+            rows_dot(p);
+            n += 1;
+          }
         }
       }
     } else {

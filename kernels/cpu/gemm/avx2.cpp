@@ -131,6 +131,89 @@ void q8_0_rows(const DotRowsArgs& p, int64_t r0) {
   for (int r = 0; r < R; ++r) p.y[(r0 + r) * p.y_stride] = hsum8(acc[r]);
 }
 
+// Pair mode: two weight rows against R activation rows, with the activation scales already
+// widened to f32 (block-major: ad[i * s_stride + r]). Per output, exactly q4_1_rows' float
+// operations in its order; the min terms of all 2 x R outputs ride in the lanes of one vector
+// (lane r: weight row 0, lane 4 + r: weight row 1), each lane the same fused multiply-add.
+template <int R>
+void q4_1_pairs(const DotRowsArgs& p, int64_t r0) {
+  static_assert(R >= 1 && R <= 4);
+  const auto* x0 = static_cast<const BlockQ4_1*>(p.w);
+  const auto* x1 = static_cast<const BlockQ4_1*>(p.w1);
+  const BlockQ8_1* y0 = act_row<BlockQ8_1>(p, r0);
+  const BlockQ8_1* y1 = act_row<BlockQ8_1>(p, r0 + (R > 1 ? 1 : 0));
+  const BlockQ8_1* y2 = act_row<BlockQ8_1>(p, r0 + (R > 2 ? 2 : 0));
+  const BlockQ8_1* y3 = act_row<BlockQ8_1>(p, r0 + (R > 3 ? 3 : 0));
+  const float* ad = p.ad + r0;
+  const float* as = p.as + r0;
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+  __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+  __m256 mins = a00;
+  const int64_t nb = p.n / kQK;
+  for (int64_t i = 0; i < nb; ++i, ad += p.s_stride, as += p.s_stride) {
+    const float dx0 = h2f(x0[i].d), dx1 = h2f(x1[i].d);
+    const __m256 mx = _mm256_set_m128(_mm_set1_ps(h2f(x1[i].m)), _mm_set1_ps(h2f(x0[i].m)));
+    mins = _mm256_fmadd_ps(mx, _mm256_broadcast_ps(reinterpret_cast<const __m128*>(as)), mins);
+    const __m256i qx0 = unpack_nibbles(x0[i].qs), qx1 = unpack_nibbles(x1[i].qs);
+    {
+      const __m256i ya = load32(y0[i].qs);
+      a00 = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * ad[0]), dot_u8s8(qx0, ya), a00);
+      a10 = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * ad[0]), dot_u8s8(qx1, ya), a10);
+    }
+    if (R > 1) {
+      const __m256i ya = load32(y1[i].qs);
+      a01 = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * ad[1]), dot_u8s8(qx0, ya), a01);
+      a11 = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * ad[1]), dot_u8s8(qx1, ya), a11);
+    }
+    if (R > 2) {
+      const __m256i ya = load32(y2[i].qs);
+      a02 = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * ad[2]), dot_u8s8(qx0, ya), a02);
+      a12 = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * ad[2]), dot_u8s8(qx1, ya), a12);
+    }
+    if (R > 3) {
+      const __m256i ya = load32(y3[i].qs);
+      a03 = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * ad[3]), dot_u8s8(qx0, ya), a03);
+      a13 = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * ad[3]), dot_u8s8(qx1, ya), a13);
+    }
+  }
+  alignas(32) float m[8];
+  _mm256_store_ps(m, mins);
+  float* y = p.y + r0 * p.y_stride;
+  const __m256 acc0[4] = {a00, a01, a02, a03}, acc1[4] = {a10, a11, a12, a13};
+  for (int r = 0; r < R; ++r) {
+    y[r * p.y_stride] = hsum8(acc0[r]) + m[r];
+    y[r * p.y_stride + 1] = hsum8(acc1[r]) + m[4 + r];
+  }
+}
+
+template <int R>
+void q8_0_pairs(const DotRowsArgs& p, int64_t r0) {
+  const auto* x0 = static_cast<const BlockQ8_0*>(p.w);
+  const auto* x1 = static_cast<const BlockQ8_0*>(p.w1);
+  const BlockQ8_0* y[R];
+  __m256 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) {
+    y[r] = act_row<BlockQ8_0>(p, r0 + r);
+    acc0[r] = acc1[r] = _mm256_setzero_ps();
+  }
+  const int64_t nb = p.n / kQK;
+  for (int64_t i = 0; i < nb; ++i) {
+    const float dx0 = h2f(x0[i].d), dx1 = h2f(x1[i].d);
+    const __m256i qx0 = load32(x0[i].qs), qx1 = load32(x1[i].qs);
+    const __m256i ax0 = _mm256_sign_epi8(qx0, qx0), ax1 = _mm256_sign_epi8(qx1, qx1);
+    for (int r = 0; r < R; ++r) {
+      const float dy = p.ad[i * p.s_stride + r0 + r];
+      const __m256i ya = load32(y[r][i].qs);
+      acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * dy), dot_s8s8(ax0, qx0, ya), acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * dy), dot_s8s8(ax1, qx1, ya), acc1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    p.y[(r0 + r) * p.y_stride] = hsum8(acc0[r]);
+    p.y[(r0 + r) * p.y_stride + 1] = hsum8(acc1[r]);
+  }
+}
+
 // Groups of 4 rows, then one call for the 1..3 left over.
 template <template <int> class K>
 void run_rows(const DotRowsArgs& p) {
@@ -148,6 +231,8 @@ void run_rows(const DotRowsArgs& p) {
 template <int R> struct Q4_0 { static void run(const DotRowsArgs& p, int64_t r0) { q4_0_rows<R>(p, r0); } };
 template <int R> struct Q4_0x8 { static void run(const DotRowsArgs& p, int64_t r0) { q4_0_x8_rows<R>(p, r0); } };
 template <int R> struct Q4_1 { static void run(const DotRowsArgs& p, int64_t r0) { q4_1_rows<R>(p, r0); } };
+template <int R> struct Q4_1Pairs { static void run(const DotRowsArgs& p, int64_t r0) { q4_1_pairs<R>(p, r0); } };
+template <int R> struct Q8_0Pairs { static void run(const DotRowsArgs& p, int64_t r0) { q8_0_pairs<R>(p, r0); } };
 template <int R> struct Q8_0 { static void run(const DotRowsArgs& p, int64_t r0) { q8_0_rows<R>(p, r0); } };
 
 }  // namespace
@@ -156,6 +241,8 @@ void vec_dot_rows_q4_0_q8_0_avx2(const DotRowsArgs& p) { run_rows<Q4_0>(p); }
 void vec_dot_rows_q4_0_q8_0_x8_avx2(const DotRowsArgs& p) { run_rows<Q4_0x8>(p); }
 void vec_dot_rows_q4_1_q8_1_avx2(const DotRowsArgs& p) { run_rows<Q4_1>(p); }
 void vec_dot_rows_q8_0_q8_0_avx2(const DotRowsArgs& p) { run_rows<Q8_0>(p); }
+void vec_dot_pairs_q4_1_q8_1_avx2(const DotRowsArgs& p) { run_rows<Q4_1Pairs>(p); }
+void vec_dot_pairs_q8_0_q8_0_avx2(const DotRowsArgs& p) { run_rows<Q8_0Pairs>(p); }
 
 }  // namespace ember::kernels
 #endif

@@ -28,6 +28,15 @@ struct DotRowsArgs {
   int64_t rows = 0;          // activation rows, >= 1 (any count; groups of 4 inside)
   float* y = nullptr;        // y[r * y_stride] = dot(w, activation row r)
   int64_t y_stride = 0;      // floats between outputs of successive activation rows
+  // Pair mode (only for a candidate with `pairs`): a second weight row w1, whose outputs go
+  // to y[r * y_stride + 1], and the activation blocks' f16 scale (and q8_1 sum) already
+  // widened to f32, block-major: ad[i * s_stride + r] for block i of row r (as likewise,
+  // q8_1 only), s_stride >= rows + 3 (a kernel may load four rows' values at once).
+  // The results are those of two single-row calls; only loads and conversions are shared.
+  const void* w1 = nullptr;
+  const float* ad = nullptr;
+  const float* as = nullptr;
+  int64_t s_stride = 0;
 };
 
 using VecDotRowsFn = void (*)(const DotRowsArgs& p);
@@ -37,7 +46,11 @@ struct VecDotRowsCandidate {
   bool (*cpu_has)();   // does this CPU run it?
   VecDotRowsFn fn;
   VecDotFn same_as;    // the per-row dot product whose results it reproduces bit for bit
+  VecDotRowsFn pairs = nullptr;  // the same arithmetic in pair mode (see DotRowsArgs), if any
 };
+
+// The chosen candidate's pair-mode kernel for a type (nullptr: none; use the single-row one).
+VecDotRowsFn find_vec_dot_rows_pairs(uint32_t type);
 
 // Candidates for a weight type id (best first, scalar last); count in *n. nullptr if none.
 const VecDotRowsCandidate* vec_dot_rows_candidates(uint32_t type, int* n);
@@ -58,6 +71,11 @@ void vec_dot_rows_q4_0_q8_0_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q4_0_q8_0_x8_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q4_1_q8_1_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q8_0_q8_0_avx2(const DotRowsArgs& p);
+void vec_dot_pairs_q4_1_q8_1_avx2(const DotRowsArgs& p);
+void vec_dot_pairs_q8_0_q8_0_avx2(const DotRowsArgs& p);
 #endif
+// Pair mode, scalar: the scalar per-row dot product for both weight rows.
+void vec_dot_pairs_q4_1_q8_1(const DotRowsArgs& p);
+void vec_dot_pairs_q8_0_q8_0(const DotRowsArgs& p);
 
 }  // namespace ember::kernels

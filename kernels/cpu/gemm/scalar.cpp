@@ -14,7 +14,19 @@ void loop_rows(const DotRowsArgs& p, VecDotFn dot) {
     p.y[r * p.y_stride] = dot(p.n, p.w, p.a + static_cast<size_t>(r) * p.a_stride);
 }
 
+void loop_pairs(const DotRowsArgs& p, VecDotFn dot) {
+  assert(p.rows >= 1 && p.w1 != nullptr);
+  for (int64_t r = 0; r < p.rows; ++r) {
+    const uint8_t* a = p.a + static_cast<size_t>(r) * p.a_stride;
+    p.y[r * p.y_stride] = dot(p.n, p.w, a);
+    p.y[r * p.y_stride + 1] = dot(p.n, p.w1, a);
+  }
+}
+
 }  // namespace
+
+void vec_dot_pairs_q4_1_q8_1(const DotRowsArgs& p) { loop_pairs(p, vec_dot_q4_1_q8_1); }
+void vec_dot_pairs_q8_0_q8_0(const DotRowsArgs& p) { loop_pairs(p, vec_dot_q8_0_q8_0); }
 
 void vec_dot_rows_q4_0_q8_0(const DotRowsArgs& p) { loop_rows(p, vec_dot_q4_0_q8_0); }
 void vec_dot_rows_q4_1_q8_1(const DotRowsArgs& p) { loop_rows(p, vec_dot_q4_1_q8_1); }

@@ -30,16 +30,22 @@ const TypeCandidates kCandidates[] = {
       {"avx2", has_avx2, vec_dot_rows_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2},
       {"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0}},
      3},
-    {kTypeQ4_1, {{"avx2", has_avx2, vec_dot_rows_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2}, {"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1}}, 2},
-    {kTypeQ8_0, {{"avx2", has_avx2, vec_dot_rows_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2}, {"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0}}, 2},
+    {kTypeQ4_1,
+     {{"avx2", has_avx2, vec_dot_rows_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2, vec_dot_pairs_q4_1_q8_1_avx2},
+      {"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_pairs_q4_1_q8_1}},
+     2},
+    {kTypeQ8_0,
+     {{"avx2", has_avx2, vec_dot_rows_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2, vec_dot_pairs_q8_0_q8_0_avx2},
+      {"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0, vec_dot_pairs_q8_0_q8_0}},
+     2},
 #else
     {kTypeQ4_0, {{"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0}, {}}, 1},
-    {kTypeQ4_1, {{"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1}, {}}, 1},
-    {kTypeQ8_0, {{"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0}, {}}, 1},
+    {kTypeQ4_1, {{"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_pairs_q4_1_q8_1}, {}}, 1},
+    {kTypeQ8_0, {{"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0, vec_dot_pairs_q8_0_q8_0}, {}}, 1},
 #endif
 };
 
-VecDotRowsFn select_for(uint32_t type) {
+const VecDotRowsCandidate* select_for(uint32_t type) {
   int n = 0;
   const VecDotRowsCandidate* c = vec_dot_rows_candidates(type, &n);
   const QuantTypeKernels* k = find_quant_kernels(type);
@@ -54,8 +60,9 @@ VecDotRowsFn select_for(uint32_t type) {
                      type, c[i].isa);
       continue;
     }
-    if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s\n", type, c[i].isa);
-    return c[i].fn;
+    if (dispatch_verbose())
+      std::fprintf(stderr, "ember: vec_dot_rows for type %u: %s%s\n", type, c[i].isa, c[i].pairs ? " (with pair mode)" : "");
+    return &c[i];
   }
   if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot_rows for type %u: none (per-row dot products)\n", type);
   return nullptr;
@@ -73,16 +80,30 @@ const VecDotRowsCandidate* vec_dot_rows_candidates(uint32_t type, int* n) {
   return nullptr;
 }
 
-VecDotRowsFn find_vec_dot_rows(uint32_t type) {
-  static const VecDotRowsFn q4_0 = select_for(kTypeQ4_0);
-  static const VecDotRowsFn q4_1 = select_for(kTypeQ4_1);
-  static const VecDotRowsFn q8_0 = select_for(kTypeQ8_0);
+namespace {
+
+const VecDotRowsCandidate* chosen(uint32_t type) {
+  static const VecDotRowsCandidate* q4_0 = select_for(kTypeQ4_0);
+  static const VecDotRowsCandidate* q4_1 = select_for(kTypeQ4_1);
+  static const VecDotRowsCandidate* q8_0 = select_for(kTypeQ8_0);
   switch (type) {
     case kTypeQ4_0: return q4_0;
     case kTypeQ4_1: return q4_1;
     case kTypeQ8_0: return q8_0;
     default: return nullptr;
   }
+}
+
+}  // namespace
+
+VecDotRowsFn find_vec_dot_rows(uint32_t type) {
+  const VecDotRowsCandidate* c = chosen(type);
+  return c ? c->fn : nullptr;
+}
+
+VecDotRowsFn find_vec_dot_rows_pairs(uint32_t type) {
+  const VecDotRowsCandidate* c = chosen(type);
+  return c ? c->pairs : nullptr;
 }
 
 }  // namespace ember::kernels

@@ -31,6 +31,9 @@ VecDotFn select_vec_dot(uint32_t type);
 float vec_dot_q4_0_q8_0_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q4_1_q8_1_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_avx2(int64_t n, const void* w, const void* a);
+// Activation quantisers, bit-identical to quantize_row_q8_0 / quantize_row_q8_1 (quant.h).
+void quantize_row_q8_0_avx2(const float* src, void* dst, int64_t n);
+void quantize_row_q8_1_avx2(const float* src, void* dst, int64_t n);
 // avx2_more.cpp
 // q4_0 as llama.cpp's AVX2 build computes it for weights it repacks 8 rows at a time (every
 // matmul whose row count is a multiple of 8): one f32 accumulator, one fused multiply-add of

@@ -4,6 +4,7 @@
 #include <array>
 #include <iterator>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/quant/simd.h"
 
@@ -48,6 +49,13 @@ const QuantTypeKernels* dispatched_table() {
     for (size_t i = 0; i < t.size(); ++i) {
       t[i] = kTable[i];
       if (t[i].vec_dot) t[i].vec_dot = select_vec_dot(t[i].type);
+#if defined(__x86_64__)
+      // The q8 activation quantisers have AVX2 twins (bit-identical; tests/kernels/simd_test).
+      if (cpu_features().x86_avx2_fma_f16c()) {
+        if (t[i].quantize_act == quantize_row_q8_0) t[i].quantize_act = quantize_row_q8_0_avx2;
+        if (t[i].quantize_act == quantize_row_q8_1) t[i].quantize_act = quantize_row_q8_1_avx2;
+      }
+#endif
     }
     return t;
   }();
