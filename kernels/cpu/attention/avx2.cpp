@@ -78,13 +78,23 @@ inline __m256 round_f16x8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, 
 // (the scalar path's dequantise-then-round), so both element types feed the same loops.
 void convert_rows(const AttnTile& t, const KvRows& r, int64_t j0, int64_t j1, float* dst, float* deq) {
   const int64_t D = t.D;
+  // Walk the block table incrementally (no division per row).
+  int64_t blk = j0 / r.block, slot = j0 % r.block;
+  const uint8_t* src = r.row(j0);
   for (int64_t j = j0; j < j1; ++j, dst += D) {
-    const uint8_t* src = r.row(j);
+    if (slot == r.block) {
+      ++blk;
+      slot = 0;
+      src = r.base + static_cast<size_t>(r.blocks[blk]) * r.block_stride;
+    }
+    ++slot;
+    const uint8_t* row = src;
+    src += r.slot_stride;
     if (t.elem == KvElem::kF16) {
-      const auto* h = reinterpret_cast<const uint16_t*>(src);
+      const auto* h = reinterpret_cast<const uint16_t*>(row);
       for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(dst + d, load_h8(h + d));
     } else {
-      dequantize_row_q8_0(src, deq, D);
+      dequantize_row_q8_0(row, deq, D);
       for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(dst + d, round_f16x8(_mm256_loadu_ps(deq + d)));
     }
   }

@@ -188,29 +188,47 @@ void q4_1_pairs(const DotRowsArgs& p, int64_t r0) {
 
 template <int R>
 void q8_0_pairs(const DotRowsArgs& p, int64_t r0) {
+  static_assert(R >= 1 && R <= 4);
   const auto* x0 = static_cast<const BlockQ8_0*>(p.w);
   const auto* x1 = static_cast<const BlockQ8_0*>(p.w1);
-  const BlockQ8_0* y[R];
-  __m256 acc0[R], acc1[R];
-  for (int r = 0; r < R; ++r) {
-    y[r] = act_row<BlockQ8_0>(p, r0 + r);
-    acc0[r] = acc1[r] = _mm256_setzero_ps();
-  }
+  const BlockQ8_0* y0 = act_row<BlockQ8_0>(p, r0);
+  const BlockQ8_0* y1 = act_row<BlockQ8_0>(p, r0 + (R > 1 ? 1 : 0));
+  const BlockQ8_0* y2 = act_row<BlockQ8_0>(p, r0 + (R > 2 ? 2 : 0));
+  const BlockQ8_0* y3 = act_row<BlockQ8_0>(p, r0 + (R > 3 ? 3 : 0));
+  const float* ad = p.ad + r0;
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+  __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
   const int64_t nb = p.n / kQK;
-  for (int64_t i = 0; i < nb; ++i) {
+  for (int64_t i = 0; i < nb; ++i, ad += p.s_stride) {
     const float dx0 = h2f(x0[i].d), dx1 = h2f(x1[i].d);
     const __m256i qx0 = load32(x0[i].qs), qx1 = load32(x1[i].qs);
     const __m256i ax0 = _mm256_sign_epi8(qx0, qx0), ax1 = _mm256_sign_epi8(qx1, qx1);
-    for (int r = 0; r < R; ++r) {
-      const float dy = p.ad[i * p.s_stride + r0 + r];
-      const __m256i ya = load32(y[r][i].qs);
-      acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * dy), dot_s8s8(ax0, qx0, ya), acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * dy), dot_s8s8(ax1, qx1, ya), acc1[r]);
+    {
+      const __m256i ya = load32(y0[i].qs);
+      a00 = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * ad[0]), dot_s8s8(ax0, qx0, ya), a00);
+      a10 = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * ad[0]), dot_s8s8(ax1, qx1, ya), a10);
+    }
+    if (R > 1) {
+      const __m256i ya = load32(y1[i].qs);
+      a01 = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * ad[1]), dot_s8s8(ax0, qx0, ya), a01);
+      a11 = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * ad[1]), dot_s8s8(ax1, qx1, ya), a11);
+    }
+    if (R > 2) {
+      const __m256i ya = load32(y2[i].qs);
+      a02 = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * ad[2]), dot_s8s8(ax0, qx0, ya), a02);
+      a12 = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * ad[2]), dot_s8s8(ax1, qx1, ya), a12);
+    }
+    if (R > 3) {
+      const __m256i ya = load32(y3[i].qs);
+      a03 = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * ad[3]), dot_s8s8(ax0, qx0, ya), a03);
+      a13 = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * ad[3]), dot_s8s8(ax1, qx1, ya), a13);
     }
   }
+  float* y = p.y + r0 * p.y_stride;
+  const __m256 acc0[4] = {a00, a01, a02, a03}, acc1[4] = {a10, a11, a12, a13};
   for (int r = 0; r < R; ++r) {
-    p.y[(r0 + r) * p.y_stride] = hsum8(acc0[r]);
-    p.y[(r0 + r) * p.y_stride + 1] = hsum8(acc1[r]);
+    y[r * p.y_stride] = hsum8(acc0[r]);
+    y[r * p.y_stride + 1] = hsum8(acc1[r]);
   }
 }
 
@@ -222,6 +240,19 @@ void run_rows(const DotRowsArgs& p) {
   for (; r + 4 <= p.rows; r += 4) K<4>::run(p, r);
   switch (p.rows - r) {
     case 3: K<3>::run(p, r); break;
+    case 2: K<2>::run(p, r); break;
+    case 1: K<1>::run(p, r); break;
+    default: break;
+  }
+}
+
+// Groups of 3 rows (for kernels whose 2 x 4 register tile would spill), then the 1..2 left.
+template <template <int> class K>
+void run_rows3(const DotRowsArgs& p) {
+  assert(p.rows >= 1 && p.n % kQK == 0);
+  int64_t r = 0;
+  for (; r + 3 <= p.rows; r += 3) K<3>::run(p, r);
+  switch (p.rows - r) {
     case 2: K<2>::run(p, r); break;
     case 1: K<1>::run(p, r); break;
     default: break;
@@ -242,7 +273,7 @@ void vec_dot_rows_q4_0_q8_0_x8_avx2(const DotRowsArgs& p) { run_rows<Q4_0x8>(p);
 void vec_dot_rows_q4_1_q8_1_avx2(const DotRowsArgs& p) { run_rows<Q4_1>(p); }
 void vec_dot_rows_q8_0_q8_0_avx2(const DotRowsArgs& p) { run_rows<Q8_0>(p); }
 void vec_dot_pairs_q4_1_q8_1_avx2(const DotRowsArgs& p) { run_rows<Q4_1Pairs>(p); }
-void vec_dot_pairs_q8_0_q8_0_avx2(const DotRowsArgs& p) { run_rows<Q8_0Pairs>(p); }
+void vec_dot_pairs_q8_0_q8_0_avx2(const DotRowsArgs& p) { run_rows3<Q8_0Pairs>(p); }
 
 }  // namespace ember::kernels
 #endif
