@@ -17,7 +17,9 @@
 //     the call's first row: the matmul calls with rows = 4 from row 0, then once for the rest.
 //   kBatchOf8: q6_K weights (not repacked on x86) go to its tiled K-quant matmul when the whole
 //     matmul has at least 8 activation rows (DotRowsArgs::batch_rows), else to its vec_dot.
-// For every other candidate batched_when is kNever and batched_as == same_as.
+// For every other candidate batched_when is kNever and batched_as == same_as. Callers that
+// split a matmul into calls must set batch_rows and start each call at a multiple of 4.
+//
 // Each weight type has an ordered list of candidates, best first, and a scalar one last that
 // simply loops the scalar per-row dot product. EMBER_VERBOSE=1 logs the choice once per type.
 #pragma once
