@@ -1,16 +1,21 @@
 // The multi-row dot products (kernels/cpu/gemm) against the single-row ones they stand in for:
 // every output must be bit-identical (memcmp) to the per-row kernel of the same ISA, for
 // M = 1..9 activation rows (groups of 4 plus every remainder), ragged N, K from one block to
-// the model's 1536, strided activation rows and strided outputs. Skips, visibly, where the CPU
-// lacks the ISA.
+// the model's 1536, strided activation rows and strided outputs. Where llama.cpp computes rows
+// of a batch in another order than single rows (q4_K: complete groups of 4; q6_K: matmuls of 8
+// rows or more), each output is compared with the per-row kernel vec_dot_rows_twin names for it,
+// with the call alone (batch_rows = 0) and as part of a 16-row matmul. Skips, visibly, where
+// the CPU lacks the ISA.
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/gemm/gemm.h"
 #include "kernels/cpu/quant/quant.h"
@@ -39,8 +44,8 @@ std::vector<uint8_t> random_weights(uint32_t type, int64_t rows, int64_t k, uint
   for (int64_t b = 0; b < blocks; ++b) {
     uint8_t* p = out.data() + b * q->block_bytes;
     const uint16_t d = f32_to_fp16(sc(rng)), m = f32_to_fp16(-sc(rng));
-    std::memcpy(p, &d, 2);
-    if (type == kTypeQ4_1) std::memcpy(p + 2, &m, 2);
+    std::memcpy(p + (type == kTypeQ6_K ? offsetof(BlockQ6_K, d) : 0), &d, 2);
+    if (type == kTypeQ4_1 || type == kTypeQ4_K) std::memcpy(p + 2, &m, 2);  // m / dmin
   }
   return out;
 }
@@ -73,15 +78,22 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
     const VecDotFn per_row = per_row_kernel(type, cands[c].isa);
     ASSERT_NE(per_row, nullptr) << cands[c].isa << " has no per-row twin";
     ASSERT_EQ(per_row, cands[c].same_as);
-    for (int64_t K : {32, 64, 576, 1536}) {
+    ASSERT_NE(cands[c].batched_as, nullptr);
+    if (cands[c].batched_when == Batched::kNever) {
+      ASSERT_EQ(cands[c].batched_as, cands[c].same_as);
+    }
+    const std::vector<int64_t> ks = wq->block_elems == kQK_K ? std::vector<int64_t>{256, 512, 1536}
+                                                             : std::vector<int64_t>{32, 64, 576, 1536};
+    for (int64_t K : ks) {
       for (int64_t N : {1, 5, 7, 17}) {
         const std::vector<uint8_t> w = random_weights(type, N, K, static_cast<uint32_t>(K * 31 + N));
         const size_t w_row = quant_row_bytes(*wq, K);
         const size_t a_row = quant_row_bytes(*aq, K);
         for (int64_t M = 1; M <= 9; ++M) {
           for (size_t pad : {size_t{0}, size_t{14}}) {  // packed and strided rows (blocks keep their 2-byte alignment)
-            SCOPED_TRACE(std::string(cands[c].isa) + " K=" + std::to_string(K) + " N=" +
-                         std::to_string(N) + " M=" + std::to_string(M) + " pad=" + std::to_string(pad));
+           for (int64_t batch : {int64_t{0}, int64_t{16}}) {
+            SCOPED_TRACE(std::string(cands[c].isa) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
+                         " M=" + std::to_string(M) + " pad=" + std::to_string(pad) + " batch=" + std::to_string(batch));
             const size_t a_stride = a_row + pad;
             std::vector<uint8_t> act(static_cast<size_t>(M) * a_stride, 0xa5);
             const std::vector<float> x = random_floats(static_cast<size_t>(M * K), static_cast<uint32_t>(M + 100 * K));
@@ -91,7 +103,7 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
             std::vector<float> want(static_cast<size_t>(M * N)), got(static_cast<size_t>(M * N), -1.0f);
             for (int64_t m = 0; m < M; ++m)
               for (int64_t n = 0; n < N; ++n)
-                want[m * N + n] = per_row(K, w.data() + n * w_row, act.data() + m * a_stride);
+                want[m * N + n] = vec_dot_rows_twin(cands[c], m, M, batch)(K, w.data() + n * w_row, act.data() + m * a_stride);
             for (int64_t n = 0; n < N; ++n) {
               DotRowsArgs p;
               p.n = K;
@@ -101,6 +113,7 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
               p.rows = M;
               p.y = got.data() + n;
               p.y_stride = N;
+              p.batch_rows = batch;
               cands[c].fn(p);
             }
             for (int64_t i = 0; i < M * N; ++i)
@@ -143,6 +156,7 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
             for (int64_t i = 0; i < M * N; ++i)
               ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
                   << "pairs: row " << i / N << " col " << i % N << ": " << got[i] << " vs per-row " << want[i];
+           }
           }
         }
       }
@@ -152,13 +166,142 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
   ASSERT_GT(tested, 0) << "the scalar candidate always runs";
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, DotRows, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0));
+INSTANTIATE_TEST_SUITE_P(Types, DotRows, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ4_K, kTypeQ6_K));
+
+// q4_K's repacked arithmetic: the AVX2 multi-row kernel against its scalar twin (rows in
+// complete groups of 4 by the scalar GEMM-order dot product, the rest by the GEMV-order one),
+// bit for bit; and the two orders really differ on some outputs, so the grouping is tested.
+TEST(DotRowsQ4K, Avx2MatchesScalarTwinAndGroupingMatters) {
+  const QuantTypeKernels* wq = find_quant_kernels(kTypeQ4_K);
+  const QuantTypeKernels* aq = find_quant_kernels(kTypeQ8_K);
+  size_t orders_differ = 0, compared = 0;
+  for (int64_t K : {256, 768, 2304}) {
+    const int64_t N = 24;
+    const std::vector<uint8_t> w = random_weights(kTypeQ4_K, N, K, static_cast<uint32_t>(K + 5));
+    const size_t w_row = quant_row_bytes(*wq, K), a_row = quant_row_bytes(*aq, K);
+    for (int64_t M = 1; M <= 9; ++M) {
+      SCOPED_TRACE("K=" + std::to_string(K) + " M=" + std::to_string(M));
+      std::vector<uint8_t> act(static_cast<size_t>(M) * a_row);
+      const std::vector<float> x = random_floats(static_cast<size_t>(M * K), static_cast<uint32_t>(3 * M + K));
+      for (int64_t m = 0; m < M; ++m) aq->quantize_act(x.data() + m * K, act.data() + m * a_row, K);
+      std::vector<float> scalar(static_cast<size_t>(M * N)), simd(static_cast<size_t>(M * N), -1.0f);
+      for (int64_t n = 0; n < N; ++n) {
+        DotRowsArgs p;
+        p.n = K;
+        p.w = w.data() + n * w_row;
+        p.a = act.data();
+        p.a_stride = a_row;
+        p.rows = M;
+        p.y = scalar.data() + n;
+        p.y_stride = N;
+        vec_dot_rows_q4_K_q8_K_x8(p);
+#if defined(__x86_64__)
+        if (cpu_features().x86_avx2_fma_f16c()) {
+          p.y = simd.data() + n;
+          vec_dot_rows_q4_K_q8_K_x8_avx2(p);
+        }
+#endif
+        for (int64_t m = 0; m < M; ++m) {
+          const uint8_t* a = act.data() + m * a_row;
+          const float gemv = vec_dot_q4_K_q8_K_x8(K, p.w, a), gemm = vec_dot_q4_K_q8_K_x8_gemm(K, p.w, a);
+          orders_differ += std::memcmp(&gemv, &gemm, sizeof(float)) != 0;
+          ++compared;
+          const float want = m < M - M % 4 ? gemm : gemv;
+          ASSERT_EQ(std::memcmp(&want, &scalar[m * N + n], sizeof(float)), 0) << "scalar twin, row " << m << " col " << n;
+        }
+      }
+#if defined(__x86_64__)
+      if (cpu_features().x86_avx2_fma_f16c()) {
+        for (int64_t i = 0; i < M * N; ++i)
+          ASSERT_EQ(std::memcmp(&scalar[i], &simd[i], sizeof(float)), 0)
+              << "row " << i / N << " col " << i % N << ": avx2 " << simd[i] << " vs scalar " << scalar[i];
+      }
+#endif
+    }
+  }
+#if defined(__x86_64__)
+  if (!cpu_features().x86_avx2_fma_f16c()) std::printf("[  SKIPPED ] avx2 q4_K rows: this CPU lacks AVX2/FMA/F16C\n");
+#endif
+  EXPECT_GT(orders_differ, compared / 50) << "the GEMM and GEMV orders should round differently now and then";
+  std::printf("[ q4_K    ] GEMM vs GEMV order: %zu of %zu dot products differ\n", orders_differ, compared);
+}
+
+// q6_K as llama.cpp batches it: the AVX2 multi-row kernel against its scalar twin (matmuls of
+// 8 rows or more by the scalar tiled-order dot product, smaller ones by the plain one), bit for
+// bit, alone and inside a 16-row matmul; and the two orders really differ on some outputs.
+TEST(DotRowsQ6K, Avx2MatchesScalarTwinAndBatchSizeMatters) {
+  const QuantTypeKernels* wq = find_quant_kernels(kTypeQ6_K);
+  const QuantTypeKernels* aq = find_quant_kernels(kTypeQ8_K);
+  const bool avx2 =
+#if defined(__x86_64__)
+      cpu_features().x86_avx2_fma_f16c();
+#else
+      false;
+#endif
+  size_t orders_differ = 0, compared = 0;
+  for (int64_t K : {256, 768, 2304}) {
+    const int64_t N = 24;
+    const std::vector<uint8_t> w = random_weights(kTypeQ6_K, N, K, static_cast<uint32_t>(K + 9));
+    const size_t w_row = quant_row_bytes(*wq, K), a_row = quant_row_bytes(*aq, K);
+    for (int64_t M = 1; M <= 9; ++M) {
+      for (int64_t batch : {int64_t{0}, int64_t{16}}) {
+        SCOPED_TRACE("K=" + std::to_string(K) + " M=" + std::to_string(M) + " batch=" + std::to_string(batch));
+        std::vector<uint8_t> act(static_cast<size_t>(M) * a_row);
+        const std::vector<float> x = random_floats(static_cast<size_t>(M * K), static_cast<uint32_t>(7 * M + K));
+        for (int64_t m = 0; m < M; ++m) aq->quantize_act(x.data() + m * K, act.data() + m * a_row, K);
+        std::vector<float> scalar(static_cast<size_t>(M * N)), simd(static_cast<size_t>(M * N), -1.0f);
+        const bool tiled = (batch > 0 ? batch : M) >= 8;
+        for (int64_t n = 0; n < N; ++n) {
+          DotRowsArgs p;
+          p.n = K;
+          p.w = w.data() + n * w_row;
+          p.a = act.data();
+          p.a_stride = a_row;
+          p.rows = M;
+          p.y = scalar.data() + n;
+          p.y_stride = N;
+          p.batch_rows = batch;
+          vec_dot_rows_q6_K_q8_K_tiled(p);
+#if defined(__x86_64__)
+          if (avx2) {
+            p.y = simd.data() + n;
+            vec_dot_rows_q6_K_q8_K_avx2(p);
+          }
+#endif
+          for (int64_t m = 0; m < M; ++m) {
+            const uint8_t* a = act.data() + m * a_row;
+            const float plain = vec_dot_q6_K_q8_K(K, p.w, a), tile = vec_dot_q6_K_q8_K_tiled(K, p.w, a);
+            orders_differ += std::memcmp(&plain, &tile, sizeof(float)) != 0;
+            ++compared;
+            const float want = tiled ? tile : plain;
+            ASSERT_EQ(std::memcmp(&want, &scalar[m * N + n], sizeof(float)), 0) << "scalar twin, row " << m << " col " << n;
+          }
+        }
+#if defined(__x86_64__)
+        if (avx2) {
+          // Below 8 rows the AVX2 kernel follows the AVX2 vec_dot (8 lanes), not the scalar one.
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+              const float want = tiled ? scalar[m * N + n]
+                                       : vec_dot_q6_K_q8_K_avx2(K, w.data() + n * w_row, act.data() + m * a_row);
+              ASSERT_EQ(std::memcmp(&want, &simd[m * N + n], sizeof(float)), 0)
+                  << "row " << m << " col " << n << ": avx2 " << simd[m * N + n] << " vs " << want;
+            }
+        }
+#endif
+      }
+    }
+  }
+  if (!avx2) std::printf("[  SKIPPED ] avx2 q6_K rows: this CPU lacks AVX2/FMA/F16C\n");
+  EXPECT_GT(orders_differ, compared / 50) << "the tiled and vec_dot orders should round differently now and then";
+  std::printf("[ q6_K    ] tiled vs vec_dot order: %zu of %zu dot products differ\n", orders_differ, compared);
+}
 
 // The dispatched choice is the first candidate this CPU runs that twins the per-row dot product
 // the quant dispatch picked for the type; none when no candidate twins it (say the per-row
 // dispatch chose an arithmetic the multi-row kernels do not follow), so the matmul loops it.
 TEST(DotRowsDispatch, TwinsPerRowDispatch) {
-  for (uint32_t type : {kTypeQ4_0, kTypeQ4_1, kTypeQ8_0}) {
+  for (uint32_t type : {kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ4_K, kTypeQ6_K}) {
     SCOPED_TRACE("type " + std::to_string(type));
     const VecDotRowsFn f = find_vec_dot_rows(type);
     const VecDotFn per_row = find_quant_kernels(type)->vec_dot;
@@ -173,7 +316,6 @@ TEST(DotRowsDispatch, TwinsPerRowDispatch) {
       EXPECT_EQ(f, c[chosen].fn) << c[chosen].isa;
     }
   }
-  EXPECT_EQ(find_vec_dot_rows(kTypeQ4_K), nullptr);
   EXPECT_EQ(find_vec_dot_rows(kTypeF32), nullptr);
 }
 

@@ -120,6 +120,79 @@ TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
 INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ5_0, kTypeQ5_1,
                                                           kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16));
 
+// q4_K in llama.cpp's repacked arithmetic (single rows: GEMV order; rows of a batch: GEMM
+// order): the AVX2 kernels bit-identical to their scalar twins, and both close to the plain
+// scalar dot product (they differ from it only in the order of the f32 additions).
+TEST(Q4KRepackedSimd, MatchesScalarTwinsBitForBit) {
+  const QuantTypeKernels* k = find_quant_kernels(kTypeQ4_K);
+  const QuantTypeKernels* a = find_quant_kernels(kTypeQ8_K);
+  const VecDotFn twins[2][2] = {
+#if defined(__x86_64__)
+      {vec_dot_q4_K_q8_K_x8, vec_dot_q4_K_q8_K_x8_avx2},
+      {vec_dot_q4_K_q8_K_x8_gemm, vec_dot_q4_K_q8_K_x8_gemm_avx2},
+#else
+      {vec_dot_q4_K_q8_K_x8, nullptr},
+      {vec_dot_q4_K_q8_K_x8_gemm, nullptr},
+#endif
+  };
+  const bool simd = twins[0][1] != nullptr && have_avx2();
+  for (int64_t n : edge_lengths(kQK_K)) {
+    for (uint32_t seed = 0; seed < 8; ++seed) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " seed=" + std::to_string(seed));
+      std::vector<uint8_t> w = random_blocks(kTypeQ4_K, n, 1000u * seed + static_cast<uint32_t>(n));
+      std::vector<float> x = random_floats(static_cast<size_t>(n), 31u * seed + static_cast<uint32_t>(n));
+      std::vector<uint8_t> act(quant_row_bytes(*a, n));
+      a->quantize_act(x.data(), act.data(), n);
+      const float plain = vec_dot_q4_K_q8_K(n, w.data(), act.data());
+      std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+      k->dequantize(w.data(), wf.data(), n);
+      a->dequantize(act.data(), af.data(), n);
+      double mag = 0;
+      for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(wf[i]) * af[i]);
+      for (const auto& t : twins) {
+        const float ref = t[0](n, w.data(), act.data());
+        EXPECT_NEAR(ref, plain, 1e-5 * mag + 1e-6);
+        if (!simd) continue;
+        const float got = t[1](n, w.data(), act.data());
+        ASSERT_EQ(std::memcmp(&ref, &got, 4), 0) << got << " vs scalar twin " << ref;
+      }
+    }
+  }
+  if (!simd) GTEST_SKIP() << "scalar twins checked; no AVX2 on this CPU or architecture";
+}
+
+// q6_K in the order of llama.cpp's tiled matmul (batches of 8 rows or more): the AVX2 kernel
+// bit-identical to its scalar twin, both close to the plain scalar dot product.
+TEST(Q6KTiledSimd, MatchesScalarTwinBitForBit) {
+  const QuantTypeKernels* k = find_quant_kernels(kTypeQ6_K);
+  const QuantTypeKernels* a = find_quant_kernels(kTypeQ8_K);
+#if defined(__x86_64__)
+  const VecDotFn simd_fn = have_avx2() ? vec_dot_q6_K_q8_K_tiled_avx2 : nullptr;
+#else
+  const VecDotFn simd_fn = nullptr;
+#endif
+  for (int64_t n : edge_lengths(kQK_K)) {
+    for (uint32_t seed = 0; seed < 8; ++seed) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " seed=" + std::to_string(seed));
+      std::vector<uint8_t> w = random_blocks(kTypeQ6_K, n, 2000u * seed + static_cast<uint32_t>(n));
+      std::vector<float> x = random_floats(static_cast<size_t>(n), 37u * seed + static_cast<uint32_t>(n));
+      std::vector<uint8_t> act(quant_row_bytes(*a, n));
+      a->quantize_act(x.data(), act.data(), n);
+      std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+      k->dequantize(w.data(), wf.data(), n);
+      a->dequantize(act.data(), af.data(), n);
+      double mag = 0;
+      for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(wf[i]) * af[i]);
+      const float ref = vec_dot_q6_K_q8_K_tiled(n, w.data(), act.data());
+      EXPECT_NEAR(ref, vec_dot_q6_K_q8_K(n, w.data(), act.data()), 1e-5 * mag + 1e-6);
+      if (!simd_fn) continue;
+      const float got = simd_fn(n, w.data(), act.data());
+      ASSERT_EQ(std::memcmp(&ref, &got, 4), 0) << got << " vs scalar twin " << ref;
+    }
+  }
+  if (!simd_fn) GTEST_SKIP() << "scalar twin checked; no AVX2 on this CPU or architecture";
+}
+
 // The AVX2 activation quantisers against the scalar ones, byte for byte, on random rows,
 // rows with exact ties at .5 steps (rounding to even), all-zero blocks and huge values.
 TEST(QuantizeSimd, Avx2Q8IsByteIdenticalToScalar) {

@@ -12,7 +12,10 @@ namespace ember::cpu {
 // threads, so every weight byte is read once per step whatever M is. With M >= 2 and a
 // multi-row kernel for the type (kernels/cpu/gemm), each weight row meets 4 activation rows
 // per call, so its blocks are decoded once per 4 rows; the results are bit-identical to the
-// per-row dot products (same float operations per output), so M never changes a value.
+// per-row dot products (same float operations per output), so M never changes a value -
+// except where llama.cpp itself adds the rows of a batch in another order than single rows,
+// and ember follows it (kernels/cpu/gemm/gemm.h): q4_K in complete groups of 4 from row 0,
+// q6_K when M >= 8 (batch_rows).
 //
 // The same routine runs the merged and fused forms: matmul_cat's weight rows are the rows of
 // up to three weights taken in turn where they lie (no concatenated copy), and matmul_add adds
@@ -143,6 +146,7 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
       p.a_stride = act_row;
       p.y_stride = N;
       p.s_stride = M + 3;
+      p.batch_rows = M;
       for (int64_t m0 = 0; m0 < M; m0 += kActRows) {
         p.a = act + m0 * act_row;
         p.rows = M - m0 < kActRows ? M - m0 : kActRows;

@@ -8,6 +8,18 @@
 // only the integer decoding of the weight block is shared. So switching between the two
 // paths never changes a result bit.
 //
+// Two exceptions, because llama.cpp has them (x86 AVX2 build): it computes some activation rows
+// of a batch with another kernel than single rows, adding in another order. A candidate that
+// follows one computes those rows as `batched_as` and the others as `same_as`; `batched_when`
+// says which rows (vec_dot_rows_twin below is the rule, and what the tests check):
+//   kGroupsOf4: q4_K weights it repacks compute the rows in complete groups of 4 (rows 0 ..
+//     rows - rows % 4) with its GEMM, the rest one by one with its GEMV. Groups are counted from
+//     the call's first row: the matmul calls with rows = 4 from row 0, then once for the rest.
+//   kBatchOf8: q6_K weights (not repacked on x86) go to its tiled K-quant matmul when the whole
+//     matmul has at least 8 activation rows (DotRowsArgs::batch_rows), else to its vec_dot.
+// For every other candidate batched_when is kNever and batched_as == same_as. Callers that
+// split a matmul into calls must set batch_rows and start each call at a multiple of 4.
+//
 // Each weight type has an ordered list of candidates, best first, and a scalar one last that
 // simply loops the scalar per-row dot product. EMBER_VERBOSE=1 logs the choice once per type.
 #pragma once
@@ -28,6 +40,7 @@ struct DotRowsArgs {
   int64_t rows = 0;          // activation rows, >= 1 (any count; groups of 4 inside)
   float* y = nullptr;        // y[r * y_stride] = dot(w, activation row r)
   int64_t y_stride = 0;      // floats between outputs of successive activation rows
+  int64_t batch_rows = 0;    // activation rows of the whole matmul this call is part of (0: rows)
   // Pair mode (only for a candidate with `pairs`): a second weight row w1, whose outputs go
   // to y[r * y_stride + 1], and the activation blocks' f16 scale (and q8_1 sum) already
   // widened to f32, block-major: ad[i * s_stride + r] for block i of row r (as likewise,
@@ -41,13 +54,21 @@ struct DotRowsArgs {
 
 using VecDotRowsFn = void (*)(const DotRowsArgs& p);
 
+enum class Batched { kNever, kGroupsOf4, kBatchOf8 };
+
 struct VecDotRowsCandidate {
   const char* isa;     // "avx2", "scalar"
   bool (*cpu_has)();   // does this CPU run it?
   VecDotRowsFn fn;
   VecDotFn same_as;    // the per-row dot product whose results it reproduces bit for bit
+  VecDotFn batched_as; // the same for the rows batched_when names (see above)
+  Batched batched_when;
   VecDotRowsFn pairs = nullptr;  // the same arithmetic in pair mode (see DotRowsArgs), if any
 };
+
+// The per-row dot product that output r (0-based) of a call with `rows` rows, part of a matmul
+// of batch_rows rows (0: rows), must reproduce bit for bit.
+VecDotFn vec_dot_rows_twin(const VecDotRowsCandidate& c, int64_t r, int64_t rows, int64_t batch_rows);
 
 // The chosen candidate's pair-mode kernel for a type (nullptr: none; use the single-row one).
 VecDotRowsFn find_vec_dot_rows_pairs(uint32_t type);
@@ -64,6 +85,14 @@ VecDotRowsFn find_vec_dot_rows(uint32_t type);
 void vec_dot_rows_q4_0_q8_0(const DotRowsArgs& p);
 void vec_dot_rows_q4_1_q8_1(const DotRowsArgs& p);
 void vec_dot_rows_q8_0_q8_0(const DotRowsArgs& p);
+void vec_dot_rows_q4_K_q8_K(const DotRowsArgs& p);
+// Scalar twin of vec_dot_rows_q4_K_q8_K_x8_avx2 (the oracle of its tests, not dispatched): rows
+// in complete groups of 4 by vec_dot_q4_K_q8_K_x8_gemm, the rest by vec_dot_q4_K_q8_K_x8.
+void vec_dot_rows_q4_K_q8_K_x8(const DotRowsArgs& p);
+void vec_dot_rows_q6_K_q8_K(const DotRowsArgs& p);
+// Scalar twin of vec_dot_rows_q6_K_q8_K_avx2 (not dispatched): batch_rows >= 8 by
+// vec_dot_q6_K_q8_K_tiled, else vec_dot_q6_K_q8_K.
+void vec_dot_rows_q6_K_q8_K_tiled(const DotRowsArgs& p);
 
 #if defined(__x86_64__)
 // AVX2 + FMA + F16C; bit-identical to the *_avx2 dot products in simd.h.
@@ -73,6 +102,10 @@ void vec_dot_rows_q4_1_q8_1_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q8_0_q8_0_avx2(const DotRowsArgs& p);
 void vec_dot_pairs_q4_1_q8_1_avx2(const DotRowsArgs& p);
 void vec_dot_pairs_q8_0_q8_0_avx2(const DotRowsArgs& p);
+// avx2_kquant.cpp: llama.cpp's repacked q4_K arithmetic, GEMM for complete groups of 4 rows and
+// GEMV for the rest; q6_K as its tiled matmul (batch_rows >= 8) or its vec_dot (see above).
+void vec_dot_rows_q4_K_q8_K_x8_avx2(const DotRowsArgs& p);
+void vec_dot_rows_q6_K_q8_K_avx2(const DotRowsArgs& p);
 #endif
 // Pair mode, scalar: the scalar per-row dot product for both weight rows.
 void vec_dot_pairs_q4_1_q8_1(const DotRowsArgs& p);

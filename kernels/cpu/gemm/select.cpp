@@ -26,22 +26,36 @@ struct TypeCandidates {
 const TypeCandidates kCandidates[] = {
 #if defined(__x86_64__)
     {kTypeQ4_0,
-     {{"avx2-x8", has_avx2, vec_dot_rows_q4_0_q8_0_x8_avx2, vec_dot_q4_0_q8_0_x8_avx2},
-      {"avx2", has_avx2, vec_dot_rows_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2},
-      {"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0}},
+     {{"avx2-x8", has_avx2, vec_dot_rows_q4_0_q8_0_x8_avx2, vec_dot_q4_0_q8_0_x8_avx2, vec_dot_q4_0_q8_0_x8_avx2, Batched::kNever},
+      {"avx2", has_avx2, vec_dot_rows_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2, Batched::kNever},
+      {"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0, vec_dot_q4_0_q8_0, Batched::kNever}},
      3},
     {kTypeQ4_1,
-     {{"avx2", has_avx2, vec_dot_rows_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2, vec_dot_pairs_q4_1_q8_1_avx2},
-      {"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_pairs_q4_1_q8_1}},
+     {{"avx2", has_avx2, vec_dot_rows_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2, Batched::kNever,
+       vec_dot_pairs_q4_1_q8_1_avx2},
+      {"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_q4_1_q8_1, Batched::kNever, vec_dot_pairs_q4_1_q8_1}},
      2},
     {kTypeQ8_0,
-     {{"avx2", has_avx2, vec_dot_rows_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2, vec_dot_pairs_q8_0_q8_0_avx2},
-      {"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0, vec_dot_pairs_q8_0_q8_0}},
+     {{"avx2", has_avx2, vec_dot_rows_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2, Batched::kNever,
+       vec_dot_pairs_q8_0_q8_0_avx2},
+      {"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0, vec_dot_q8_0_q8_0, Batched::kNever, vec_dot_pairs_q8_0_q8_0}},
+     2},
+    // llama.cpp's repacked q4_K (GEMM arithmetic for complete groups of 4 rows) and its tiled
+    // q6_K matmul (batches of 8 rows or more): gemm.h.
+    {kTypeQ4_K,
+     {{"avx2-x8", has_avx2, vec_dot_rows_q4_K_q8_K_x8_avx2, vec_dot_q4_K_q8_K_x8_avx2, vec_dot_q4_K_q8_K_x8_gemm_avx2, Batched::kGroupsOf4},
+      {"scalar", always, vec_dot_rows_q4_K_q8_K, vec_dot_q4_K_q8_K, vec_dot_q4_K_q8_K, Batched::kNever}},
+     2},
+    {kTypeQ6_K,
+     {{"avx2", has_avx2, vec_dot_rows_q6_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2, vec_dot_q6_K_q8_K_tiled_avx2, Batched::kBatchOf8},
+      {"scalar", always, vec_dot_rows_q6_K_q8_K, vec_dot_q6_K_q8_K, vec_dot_q6_K_q8_K, Batched::kNever}},
      2},
 #else
-    {kTypeQ4_0, {{"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0}, {}}, 1},
-    {kTypeQ4_1, {{"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_pairs_q4_1_q8_1}, {}}, 1},
-    {kTypeQ8_0, {{"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0, vec_dot_pairs_q8_0_q8_0}, {}}, 1},
+    {kTypeQ4_0, {{"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0, vec_dot_q4_0_q8_0, Batched::kNever}, {}}, 1},
+    {kTypeQ4_1, {{"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_q4_1_q8_1, Batched::kNever, vec_dot_pairs_q4_1_q8_1}, {}}, 1},
+    {kTypeQ8_0, {{"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0, vec_dot_q8_0_q8_0, Batched::kNever, vec_dot_pairs_q8_0_q8_0}, {}}, 1},
+    {kTypeQ4_K, {{"scalar", always, vec_dot_rows_q4_K_q8_K, vec_dot_q4_K_q8_K, vec_dot_q4_K_q8_K, Batched::kNever}, {}}, 1},
+    {kTypeQ6_K, {{"scalar", always, vec_dot_rows_q6_K_q8_K, vec_dot_q6_K_q8_K, vec_dot_q6_K_q8_K, Batched::kNever}, {}}, 1},
 #endif
 };
 
@@ -70,6 +84,15 @@ const VecDotRowsCandidate* select_for(uint32_t type) {
 
 }  // namespace
 
+VecDotFn vec_dot_rows_twin(const VecDotRowsCandidate& c, int64_t r, int64_t rows, int64_t batch_rows) {
+  switch (c.batched_when) {
+    case Batched::kGroupsOf4: return r < rows - rows % 4 ? c.batched_as : c.same_as;
+    case Batched::kBatchOf8: return (batch_rows > 0 ? batch_rows : rows) >= 8 ? c.batched_as : c.same_as;
+    case Batched::kNever: break;
+  }
+  return c.same_as;
+}
+
 const VecDotRowsCandidate* vec_dot_rows_candidates(uint32_t type, int* n) {
   for (const TypeCandidates& t : kCandidates)
     if (t.type == type) {
@@ -86,10 +109,14 @@ const VecDotRowsCandidate* chosen(uint32_t type) {
   static const VecDotRowsCandidate* q4_0 = select_for(kTypeQ4_0);
   static const VecDotRowsCandidate* q4_1 = select_for(kTypeQ4_1);
   static const VecDotRowsCandidate* q8_0 = select_for(kTypeQ8_0);
+  static const VecDotRowsCandidate* q4_K = select_for(kTypeQ4_K);
+  static const VecDotRowsCandidate* q6_K = select_for(kTypeQ6_K);
   switch (type) {
     case kTypeQ4_0: return q4_0;
     case kTypeQ4_1: return q4_1;
     case kTypeQ8_0: return q8_0;
+    case kTypeQ4_K: return q4_K;
+    case kTypeQ6_K: return q6_K;
     default: return nullptr;
   }
 }

@@ -11,11 +11,13 @@
 // The *_x8 variants follow instead the kernels llama.cpp runs on the weights its AVX2 build
 // repacks 8 rows at a time (q4_0, q4_K; every matmul whose row count is a multiple of 8): there
 // each row has a single f32 accumulator (two for q4_K: sums and mins), and each block's whole
-// integer sum is converted and fused-multiply-added with d_w * d_a.
+// integer sum is converted and fused-multiply-added with d_w * d_a. q4_K's batched form
+// (*_x8_gemm: rows in complete groups of 4) does that per 64 elements instead (quant.h).
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #include "kernels/cpu/x86/avx2_common.h"
+#include "kernels/cpu/quant/avx2_kquant.h"
 
 #include <cstring>
 
@@ -53,60 +55,12 @@ inline __m256i bits_to_bytes(const uint8_t* qh) {
 inline __m256i dot_u8s8_i32(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
-// u8*s8 in pairs, then each pair-sum times a 16-bit scale, pairs of those summed -> 8 int32 lanes.
-inline __m256i dot_u8s8_scaled(__m256i u, __m256i s, __m256i scale16) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16);
-}
 
 // (a0 + a2) + (a1 + a3).
 inline float hsum4(__m128 a) {
   a = _mm_add_ps(a, _mm_movehl_ps(a, a));
   a = _mm_add_ss(a, _mm_movehdup_ps(a));
   return _mm_cvtss_f32(a);
-}
-
-// The 6-bit scales and mins of the 8 sub-blocks of a q4_K/q5_K super-block.
-inline void k_scales_mins(const uint8_t* s, int sc[8], int m[8]) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    m[j] = s[j + 4] & 63;
-    sc[j + 4] = (s[j + 8] & 0x0f) | (s[j] >> 6) << 4;
-    m[j + 4] = (s[j + 8] >> 4) | (s[j + 4] >> 6) << 4;
-  }
-}
-
-// Mins term of a K-quant super-block per pair of sub-blocks t (0..3):
-// m[2t] * (q8 sum of sub-block 2t) + m[2t+1] * (q8 sum of sub-block 2t+1).
-inline __m128i k_min_products(const int m[8], const int16_t* bsums) {
-  int p[4];
-  for (int t = 0; t < 4; ++t) {
-    const int s0 = bsums[4 * t] + bsums[4 * t + 1], s1 = bsums[4 * t + 2] + bsums[4 * t + 3];
-    p[t] = m[2 * t] * s0 + m[2 * t + 1] * s1;
-  }
-  return _mm_setr_epi32(p[0], p[1], p[2], p[3]);
-}
-
-inline int hsum4_i32(__m128i v) {
-  v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
-  return _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32(v, 1)));
-}
-inline int hsum8_i32(__m256i v) {
-  return hsum4_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-}
-
-// sc[j] * (q . q8) of a q4_K super-block, lane t holding elements 4t..4t+3 of every 32-run.
-inline __m256i q4_K_scaled_sums(const BlockQ4_K& x, const BlockQ8_K& y, const int sc[8]) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256i sumi = _mm256_setzero_si256();
-  for (int c = 0; c < 4; ++c) {  // 64 elements: sub-blocks 2c (low nibbles) and 2c+1 (high)
-    const __m256i q = load32(x.qs + 32 * c);
-    const __m256i lo = _mm256_and_si256(q, low4);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-    const __m256i p0 = dot_u8s8_scaled(lo, load32(y.qs + 64 * c), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
-    const __m256i p1 = dot_u8s8_scaled(hi, load32(y.qs + 64 * c + 32), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
-    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-  }
-  return sumi;
 }
 
 }  // namespace
@@ -185,6 +139,27 @@ float vec_dot_q4_K_q8_K_x8_avx2(int64_t n, const void* w, const void* a) {
   return acc - acc_m;
 }
 
+float vec_dot_q4_K_q8_K_x8_gemm_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float acc = 0.0f, acc_m = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int sc[8], m[8];
+    k_scales_mins(x[i].scales, sc, m);
+    Q4KDecoded dec;
+    q4_K_decode(x[i], sc, &dec);
+    int sums[4], mins[4];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(sums), q4_K_pair_sums(dec, y[i].qs));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), k_min_products(m, y[i].bsums));
+    const float d = h2f(x[i].d) * y[i].d, dmin = h2f(x[i].dmin) * y[i].d;
+    for (int c = 0; c < 4; ++c) {
+      acc = fma1(static_cast<float>(sums[c]), d, acc);
+      acc_m = fma1(static_cast<float>(mins[c]), dmin, acc_m);
+    }
+  }
+  return acc - acc_m;
+}
+
 float vec_dot_q5_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ5_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -221,36 +196,27 @@ float vec_dot_q5_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
 float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i low2 = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float d = y[i].d * h2f(x[i].d);
-    const int8_t* sc = x[i].scales;
-    // The -32 offset, taken out per lane: lane t loses 32 * (sc[2t]*bsums[2t] + sc[2t+1]*bsums[2t+1]).
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load32(y[i].bsums), sc16), 5);
-
-    __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {  // 128 elements each
-      const __m256i ql0 = load32(x[i].ql + 64 * h);
-      const __m256i ql1 = load32(x[i].ql + 64 * h + 32);
-      const __m256i qh = load32(x[i].qh + 32 * h);
-      const __m256i lows[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-      for (int k = 0; k < 4; ++k) {  // run of 32: groups 8h+2k (first 16) and 8h+2k+1
-        const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), low2), 4);
-        const __m256i q = _mm256_or_si256(lows[k], hb);
-        const int g = 8 * h + 2 * k;
-        const __m256i scale = _mm256_setr_m128i(_mm_set1_epi16(sc[g]), _mm_set1_epi16(sc[g + 1]));
-        sumi = _mm256_add_epi32(sumi, dot_u8s8_scaled(q, load32(y[i].qs + 128 * h + 32 * k), scale));
-      }
-    }
-    sumi = _mm256_sub_epi32(sumi, offset);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    Q6KDecoded dec;
+    q6_K_decode(x[i], &dec);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q6_K_lane_sums(dec, y[i])), acc);
   }
   return hsum8(acc);
+}
+
+float vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    Q6KDecoded dec;
+    q6_K_decode(x[i], &dec);
+    const float t = h2f(x[i].d) * static_cast<float>(hsum8_i32(q6_K_lane_sums(dec, y[i])));
+    acc = fma1(t, y[i].d, acc);
+  }
+  return acc;
 }
 
 float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a) {

@@ -171,6 +171,25 @@ float vec_dot_q4_K_q8_K(int64_t n, const void* w, const void* a);
 float vec_dot_q5_K_q8_K(int64_t n, const void* w, const void* a);
 float vec_dot_q6_K_q8_K(int64_t n, const void* w, const void* a);
 
+// q4_K in the float order of llama.cpp's x86 build for the weights it repacks 8 rows at a time
+// (AVX2, row count a multiple of 8). Each row keeps two f32 accumulators, one for the scaled
+// sums and one for the mins, and returns sums - mins; what differs is how often they are
+// updated. These scalar forms are the oracles of the AVX2 kernels of the same names (simd.h).
+//   _x8:      an activation row on its own (llama.cpp's GEMV: decode steps, and the last
+//             rows % 4 rows of a batch): one fused multiply-add of each super-block's whole
+//             integer sum with d_w * d_a (and of its mins sum with dmin_w * d_a).
+//   _x8_gemm: a row inside a complete group of 4 activation rows (llama.cpp's GEMM: rows
+//             0 .. rows - rows % 4 of a batch): one fused multiply-add per 64 elements (a pair
+//             of sub-blocks), four per super-block, for the sums and the mins alike.
+float vec_dot_q4_K_q8_K_x8(int64_t n, const void* w, const void* a);
+float vec_dot_q4_K_q8_K_x8_gemm(int64_t n, const void* w, const void* a);
+
+// q6_K as llama.cpp's x86 build computes a matmul of at least 8 activation rows (its tiled
+// K-quant matmul, ggml-cpu/tiled, on by default; fewer rows go to its vec_dot): per
+// super-block t = d_w * (float)isum rounded, then acc = fma(t, d_a, acc), one f32 accumulator.
+// The scalar oracle of vec_dot_q6_K_q8_K_tiled_avx2 (simd.h).
+float vec_dot_q6_K_q8_K_tiled(int64_t n, const void* w, const void* a);
+
 // ---- dispatch table ---------------------------------------------------------------------------
 using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
 using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);

@@ -46,8 +46,15 @@ float vec_dot_q4_K_q8_K_avx2(int64_t n, const void* w, const void* a);
 // matmul whose row count is a multiple of 8): one integer sum per super-block and row, scaled
 // by d and dmin into two f32 accumulators, subtracted at the end.
 float vec_dot_q4_K_q8_K_x8_avx2(int64_t n, const void* w, const void* a);
+// The same weights as llama.cpp's repacked GEMM computes a row inside a complete group of 4
+// activation rows: one fused multiply-add per 64 elements (quant.h, vec_dot_q4_K_q8_K_x8_gemm).
+// Not a dispatch candidate: the multi-row kernels (kernels/cpu/gemm) use it for those rows.
+float vec_dot_q4_K_q8_K_x8_gemm_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q5_K_q8_K_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* w, const void* a);
+// q6_K in the order of llama.cpp's tiled matmul (batches of 8 rows or more; quant.h). Not a
+// dispatch candidate: the multi-row kernels (kernels/cpu/gemm) use it for such batches.
+float vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a);
 #endif

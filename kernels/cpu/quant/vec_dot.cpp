@@ -2,6 +2,7 @@
 // backend pairs them (q4_0/q5_0/q8_0 with q8_0, q4_1/q5_1 with q8_1, K-quants with q8_K).
 // Exact integer sums inside a block, one float scaling per block, f32 accumulation.
 #include <cassert>
+#include <cmath>
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant/quant.h"
@@ -157,6 +158,62 @@ float vec_dot_q4_K_q8_K(int64_t n, const void* w, const void* a) {
   return acc;
 }
 
+namespace {
+
+// Per pair of sub-blocks c (64 elements) of a q4_K super-block: sums[c] = sc[2c] * (q . q8 of
+// sub-block 2c) + sc[2c+1] * (same for 2c+1), mins[c] = the same with the mins and the q8 sums.
+void q4_K_pair_sums(const BlockQ4_K& x, const BlockQ8_K& y, int sums[4], int mins[4]) {
+  const uint8_t* q = x.qs;
+  const int8_t* q8 = y.qs;
+  for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
+    uint8_t sc0, m0, sc1, m1;
+    unpack_k_scale_min(x.scales, 2 * c, &sc0, &m0);
+    unpack_k_scale_min(x.scales, 2 * c + 1, &sc1, &m1);
+    int s0 = 0, s1 = 0;
+    for (int l = 0; l < 32; ++l) {
+      s0 += (q[l] & 0x0f) * q8[l];
+      s1 += (q[l] >> 4) * q8[l + 32];
+    }
+    sums[c] = sc0 * s0 + sc1 * s1;
+    mins[c] = m0 * (y.bsums[4 * c] + y.bsums[4 * c + 1]) + m1 * (y.bsums[4 * c + 2] + y.bsums[4 * c + 3]);
+  }
+}
+
+}  // namespace
+
+float vec_dot_q4_K_q8_K_x8(int64_t n, const void* w, const void* a) {
+  assert(n % kQK_K == 0);
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float acc = 0.0f, acc_m = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int sums[4], mins[4];
+    q4_K_pair_sums(x[i], y[i], sums, mins);
+    const int isum = sums[0] + sums[1] + sums[2] + sums[3];
+    const int msum = mins[0] + mins[1] + mins[2] + mins[3];
+    acc = std::fma(static_cast<float>(isum), fp16_to_f32(x[i].d) * y[i].d, acc);
+    acc_m = std::fma(static_cast<float>(msum), fp16_to_f32(x[i].dmin) * y[i].d, acc_m);
+  }
+  return acc - acc_m;
+}
+
+float vec_dot_q4_K_q8_K_x8_gemm(int64_t n, const void* w, const void* a) {
+  assert(n % kQK_K == 0);
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float acc = 0.0f, acc_m = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int sums[4], mins[4];
+    q4_K_pair_sums(x[i], y[i], sums, mins);
+    const float d = fp16_to_f32(x[i].d) * y[i].d, dmin = fp16_to_f32(x[i].dmin) * y[i].d;
+    for (int c = 0; c < 4; ++c) {
+      acc = std::fma(static_cast<float>(sums[c]), d, acc);
+      acc_m = std::fma(static_cast<float>(mins[c]), dmin, acc_m);
+    }
+  }
+  return acc - acc_m;
+}
+
 float vec_dot_q5_K_q8_K(int64_t n, const void* w, const void* a) {
   assert(n % kQK_K == 0);
   const auto* x = static_cast<const BlockQ5_K*>(w);
@@ -187,30 +244,51 @@ float vec_dot_q5_K_q8_K(int64_t n, const void* w, const void* a) {
   return acc;
 }
 
+namespace {
+
+// The exact integer sum of a q6_K super-block against a q8_K one: sum over groups of
+// scale * sum((q - 32) * q8).
+int q6_K_block_sum(const BlockQ6_K& x, const BlockQ8_K& y) {
+  int isum = 0;
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = x.ql + 64 * h;
+    const uint8_t* qh = x.qh + 32 * h;
+    const int8_t* sc = x.scales + 8 * h;
+    const int8_t* q8 = y.qs + 128 * h;
+    for (int g = 0; g < 2; ++g) {  // 16-element halves of each 32-run
+      int s[4] = {0, 0, 0, 0};
+      for (int l = 16 * g; l < 16 * g + 16; ++l) {
+        s[0] += (((ql[l] & 0x0f) | ((qh[l] >> 0) & 3) << 4) - 32) * q8[l];
+        s[1] += (((ql[l + 32] & 0x0f) | ((qh[l] >> 2) & 3) << 4) - 32) * q8[l + 32];
+        s[2] += (((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32) * q8[l + 64];
+        s[3] += (((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32) * q8[l + 96];
+      }
+      for (int k = 0; k < 4; ++k) isum += sc[g + 2 * k] * s[k];
+    }
+  }
+  return isum;
+}
+
+}  // namespace
+
 float vec_dot_q6_K_q8_K(int64_t n, const void* w, const void* a) {
   assert(n % kQK_K == 0);
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   float acc = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i)
+    acc += fp16_to_f32(x[i].d) * y[i].d * static_cast<float>(q6_K_block_sum(x[i], y[i]));
+  return acc;
+}
+
+float vec_dot_q6_K_q8_K_tiled(int64_t n, const void* w, const void* a) {
+  assert(n % kQK_K == 0);
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float acc = 0.0f;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int isum = 0;
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = x[i].ql + 64 * h;
-      const uint8_t* qh = x[i].qh + 32 * h;
-      const int8_t* sc = x[i].scales + 8 * h;
-      const int8_t* q8 = y[i].qs + 128 * h;
-      for (int g = 0; g < 2; ++g) {  // 16-element halves of each 32-run
-        int s[4] = {0, 0, 0, 0};
-        for (int l = 16 * g; l < 16 * g + 16; ++l) {
-          s[0] += (((ql[l] & 0x0f) | ((qh[l] >> 0) & 3) << 4) - 32) * q8[l];
-          s[1] += (((ql[l + 32] & 0x0f) | ((qh[l] >> 2) & 3) << 4) - 32) * q8[l + 32];
-          s[2] += (((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32) * q8[l + 64];
-          s[3] += (((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32) * q8[l + 96];
-        }
-        for (int k = 0; k < 4; ++k) isum += sc[g + 2 * k] * s[k];
-      }
-    }
-    acc += fp16_to_f32(x[i].d) * y[i].d * static_cast<float>(isum);
+    const float t = fp16_to_f32(x[i].d) * static_cast<float>(q6_K_block_sum(x[i], y[i]));
+    acc = std::fma(t, y[i].d, acc);
   }
   return acc;
 }
