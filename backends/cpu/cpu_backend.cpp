@@ -200,8 +200,11 @@ class CpuBackend final : public Backend {
         scratch = std::max(scratch, cpu::matmul_scratch_bytes(n, g.nodes[n.inputs[0]].out, g.nodes[n.inputs[2]].out));
         tscratch = std::max(tscratch, cpu::norm_matmul_thread_scratch_bytes(g.nodes[n.inputs[0]].out));
       }
-      if (n.op == OpKind::Attention)
+      if (n.op == OpKind::Attention) {
         tscratch = std::max(tscratch, cpu::attention_thread_scratch_bytes(g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
+        scratch = std::max(scratch, cpu::attention_scratch_bytes(g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out,
+                                                                 static_cast<int>(pool_.size())));
+      }
     }
     plan->input_map.resize(plan->input_names.size(), -1);
     EMBER_RETURN_IF_ERROR(place(*plan));

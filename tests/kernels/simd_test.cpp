@@ -319,6 +319,50 @@ TEST(AttentionSimd, Avx2TileIsBitIdenticalToScalar) {
           v.tile(t);
           for (int i = 0; i < nq; ++i)
             ASSERT_EQ(std::memcmp(ps[i], pv[i], D * 4), 0) << "query " << i << " (last " << last[i] << ")";
+          // Flash-decoding: the same tile by 3 simulated threads, phase by phase, with each
+          // ISA's split kernels, must give the oracle's bits too.
+          for (const AttentionKernels* kk : {&s, &v}) {
+            int32_t pmax = 0;
+            for (int32_t x : last) pmax = std::max(pmax, x);
+            std::vector<float> shared(attention_shared_floats(nq, stride, D));
+            AttnShared sh;
+            sh.scores = shared.data();
+            sh.csum = sh.scores + nq * stride;
+            sh.csum_stride = stride / 8 + 1;
+            sh.lanes = sh.csum + nq * sh.csum_stride;
+            const int nth = 3;
+            const int64_t chunks = pmax / kAttnChunk + 1;
+            std::vector<float> maxes(nth * nq, -INFINITY), mx(nq, -INFINITY);
+            auto range = [](int64_t total, int ith, int n, int64_t* b, int64_t* e) {
+              *b = total * ith / n;
+              *e = total * (ith + 1) / n;
+            };
+            for (int ith = 0; ith < nth; ++ith) {
+              int64_t cb, ce;
+              range(chunks, ith, nth, &cb, &ce);
+              const int64_t j0 = cb * kAttnChunk, j1 = std::min<int64_t>(ce * kAttnChunk, pmax + 1);
+              if (j0 < j1) kk->split_scores(t, sh, j0, j1, maxes.data() + ith * nq);
+            }
+            for (int i = 0; i < nq; ++i)
+              for (int ith = 0; ith < nth; ++ith) mx[i] = std::max(mx[i], maxes[ith * nq + i]);
+            for (int ith = 0; ith < nth; ++ith) {
+              int64_t cb, ce;
+              range(chunks, ith, nth, &cb, &ce);
+              const int64_t j0 = cb * kAttnChunk, j1 = std::min<int64_t>(ce * kAttnChunk, pmax + 1);
+              if (j0 < j1) kk->split_exp(t, sh, j0, j1, mx.data());
+            }
+            for (int ith = 0; ith < nth; ++ith) {
+              int64_t rb, re;
+              range(8 * accs, ith, nth, &rb, &re);
+              kk->split_pv(t, sh, static_cast<int>(rb), static_cast<int>(re));
+            }
+            std::vector<float> out_f(nq * D);
+            for (int i = 0; i < nq; ++i) {
+              kk->pv_reduce(sh.lanes + static_cast<size_t>(i) * 8 * accs * D, out_f.data() + i * D, D, accs);
+              ASSERT_EQ(std::memcmp(ps[i], out_f.data() + i * D, D * 4), 0)
+                  << kk->isa << " split: query " << i << " (last " << last[i] << ")";
+            }
+          }
           // And the oracle is a real attention: out is a convex combination of V rows, so
           // every element lies within V's range (a loose check that the tile is not trivial).
           float vmax = 0;

@@ -62,6 +62,18 @@ size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cac
   return (ts.q_floats + ts.tile_floats) * sizeof(float) + 64;
 }
 
+// Flash-decoding's shared arrays: every thread's running maxes, then AttnShared's.
+size_t attention_scratch_bytes(const TensorDesc& q, const TensorDesc& cache, int nth) {
+  const int64_t group = q.shape[1] / cache.shape[2];
+  const int nq = static_cast<int>(tile_tokens(group) * tile_heads(group));
+  return (static_cast<size_t>(nth) * kernels::kAttnMaxTile +
+          kernels::attention_shared_floats(nq, cache.shape[0] * cache.shape[1], q.shape[2])) *
+             sizeof(float) + 64;
+}
+
+// Below this many positions a tile is not worth splitting across threads.
+constexpr int32_t kSplitMinPositions = 256;
+
 void op_attention(const OpCtx& c) {
   const TensorDesc& q = *c.in_desc[0];
   const TensorDesc& cache = *c.in_desc[1];
@@ -95,46 +107,101 @@ void op_attention(const OpCtx& c) {
     r->block_stride = static_cast<size_t>(B) * r->slot_stride;
   }
 
-  // Work items (token run chunk, kv head, head chunk) are dealt round-robin: a causal token's
-  // cost grows with its position, so contiguous ranges would leave the thread with the early
-  // tokens idle. Every thread walks the same enumeration.
-  int64_t item = 0;
-  for (int64_t t0 = 0; t0 < n;) {
-    // The summation llama.cpp would use for this token: tinyBLAS for a prompt token, ggml's
-    // f16 dot for a generated one (tinyBLAS declines dot lengths that are not a multiple of 8).
-    auto accs_of = [&](int64_t t) {
-      const bool prompt_style = kv.token_style == nullptr || kv.token_style[t] == kStylePrompt;
-      return prompt_style && D % 8 == 0 ? 1 : 4;
-    };
-    const int32_t s = kv.seq_of_token[t0];
-    const int accs = accs_of(t0);
-    int64_t t1 = t0 + 1;
-    while (t1 < n && t1 - t0 < tq && kv.seq_of_token[t1] == s && accs_of(t1) == accs) ++t1;
-    for (int64_t kvh = 0; kvh < Hkv; ++kvh) {
-      for (int64_t h0 = kvh * group; h0 < (kvh + 1) * group; h0 += th, ++item) {
-        if (item % c.nth != c.ith) continue;
-        const int64_t h1 = std::min(h0 + th, (kvh + 1) * group);
-        int nq = 0;
-        for (int64_t t = t0; t < t1; ++t) {
-          for (int64_t h = h0; h < h1; ++h, ++nq) {
-            const float* src = qp + (t * H + h) * D;
-            float* dst = qtile + nq * D;
-            for (int64_t d = 0; d < D; ++d) dst[d] = round_f16(src[d]);
-            last[nq] = kv.positions[t];
-            outs[nq] = out + (t * H + h) * D;
-          }
-        }
-        tile.nq = nq;
-        tile.accs = accs;
-        const size_t head_off = static_cast<size_t>(kvh) * row_bytes;
-        tile.k.base = static_cast<const uint8_t*>(c.in[1]) + head_off;
-        tile.v.base = static_cast<const uint8_t*>(c.in[2]) + head_off;
-        tile.k.blocks = tile.v.blocks = kv.seq_blocks[s];
-        k.tile(tile);
+  // The work items: (token run chunk, kv head, head chunk), in one fixed enumeration that
+  // every thread walks. fn(item, seq, t0, t1, kvh, h0, h1, accs).
+  auto for_each_item = [&](auto&& fn) {
+    int64_t item = 0;
+    for (int64_t t0 = 0; t0 < n;) {
+      // The summation llama.cpp would use for this token: tinyBLAS for a prompt token, ggml's
+      // f16 dot for a generated one (tinyBLAS declines dot lengths that are not a multiple of 8).
+      auto accs_of = [&](int64_t t) {
+        const bool prompt_style = kv.token_style == nullptr || kv.token_style[t] == kStylePrompt;
+        return prompt_style && D % 8 == 0 ? 1 : 4;
+      };
+      const int32_t s = kv.seq_of_token[t0];
+      const int accs = accs_of(t0);
+      int64_t t1 = t0 + 1;
+      while (t1 < n && t1 - t0 < tq && kv.seq_of_token[t1] == s && accs_of(t1) == accs) ++t1;
+      for (int64_t kvh = 0; kvh < Hkv; ++kvh)
+        for (int64_t h0 = kvh * group; h0 < (kvh + 1) * group; h0 += th, ++item)
+          fn(item, s, t0, t1, kvh, h0, std::min(h0 + th, (kvh + 1) * group), accs);
+      t0 = t1;
+    }
+    return item;
+  };
+  auto fill_tile = [&](int32_t s, int64_t t0, int64_t t1, int64_t kvh, int64_t h0, int64_t h1, int accs) {
+    int nq = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      for (int64_t h = h0; h < h1; ++h, ++nq) {
+        const float* src = qp + (t * H + h) * D;
+        float* dst = qtile + nq * D;
+        for (int64_t d = 0; d < D; ++d) dst[d] = round_f16(src[d]);
+        last[nq] = kv.positions[t];
+        outs[nq] = out + (t * H + h) * D;
       }
     }
-    t0 = t1;
+    tile.nq = nq;
+    tile.accs = accs;
+    const size_t head_off = static_cast<size_t>(kvh) * row_bytes;
+    tile.k.base = static_cast<const uint8_t*>(c.in[1]) + head_off;
+    tile.v.base = static_cast<const uint8_t*>(c.in[2]) + head_off;
+    tile.k.blocks = tile.v.blocks = kv.seq_blocks[s];
+  };
+
+  int32_t max_pos = 0;
+  for (int64_t t = 0; t < n; ++t) max_pos = std::max(max_pos, kv.positions[t]);
+  const int64_t n_items = for_each_item([](auto...) {});
+
+  if (c.nth == 1 || n_items >= 2 * c.nth || max_pos < kSplitMinPositions) {
+    // Items dealt round-robin: a causal token's cost grows with its position, so contiguous
+    // ranges would leave the thread with the early tokens idle.
+    for_each_item([&](int64_t item, int32_t s, int64_t t0, int64_t t1, int64_t kvh, int64_t h0, int64_t h1, int accs) {
+      if (item % c.nth != c.ith) return;
+      fill_tile(s, t0, t1, kvh, h0, h1, accs);
+      k.tile(tile);
+    });
+    return;
   }
+
+  // Flash-decoding: fewer items than about two per thread and long contexts (a single
+  // sequence decoding): every thread works on every item, splitting positions, then lane rows
+  // (kernels/cpu/attention/attention.h, AttnShared), with a barrier between the phases.
+  float* maxes = reinterpret_cast<float*>(c.scratch);  // [nth][kAttnMaxTile]
+  kernels::AttnShared sh;
+  sh.scores = maxes + static_cast<size_t>(c.nth) * kernels::kAttnMaxTile;
+  sh.csum = sh.scores + static_cast<size_t>(tq * th) * tile.score_stride;
+  sh.csum_stride = tile.score_stride / 8 + 1;
+  sh.lanes = sh.csum + static_cast<size_t>(tq * th) * sh.csum_stride;
+  for_each_item([&](int64_t, int32_t s, int64_t t0, int64_t t1, int64_t kvh, int64_t h0, int64_t h1, int accs) {
+    fill_tile(s, t0, t1, kvh, h0, h1, accs);
+    int32_t pmax = 0;
+    for (int i = 0; i < tile.nq; ++i) pmax = std::max(pmax, last[i]);
+    const int64_t chunks = pmax / kernels::kAttnChunk + 1;
+    int64_t cb, ce;
+    split_range(chunks, c.ith, c.nth, &cb, &ce);
+    const int64_t j0 = cb * kernels::kAttnChunk, j1 = std::min<int64_t>(ce * kernels::kAttnChunk, pmax + 1);
+    float* mine = maxes + static_cast<size_t>(c.ith) * kernels::kAttnMaxTile;
+    for (int i = 0; i < tile.nq; ++i) mine[i] = -INFINITY;
+    if (j0 < j1) k.split_scores(tile, sh, j0, j1, mine);
+    c.pool->barrier();
+    float mx[kernels::kAttnMaxTile];
+    for (int i = 0; i < tile.nq; ++i) {
+      mx[i] = -INFINITY;
+      for (int th_ = 0; th_ < c.nth; ++th_) {
+        const float m = maxes[static_cast<size_t>(th_) * kernels::kAttnMaxTile + i];
+        mx[i] = m > mx[i] ? m : mx[i];
+      }
+    }
+    if (j0 < j1) k.split_exp(tile, sh, j0, j1, mx);
+    c.pool->barrier();
+    const int L = 8 * accs;
+    int64_t rb, re;
+    split_range(L, c.ith, c.nth, &rb, &re);
+    if (rb < re) k.split_pv(tile, sh, static_cast<int>(rb), static_cast<int>(re));
+    c.pool->barrier();
+    for (int i = c.ith; i < tile.nq; i += c.nth)
+      k.pv_reduce(sh.lanes + static_cast<size_t>(i) * L * D, outs[i], D, accs);
+  });
 }
 
 }  // namespace ember::cpu

@@ -32,6 +32,7 @@ struct OpCtx {
 // Scratch bytes an op needs: shared across threads and per thread.
 size_t matmul_scratch_bytes(const Node& n, const TensorDesc& x, const TensorDesc& w);
 size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache);
+size_t attention_scratch_bytes(const TensorDesc& q, const TensorDesc& cache, int nth);
 Support matmul_supports(const TensorDesc& w);
 
 // The matmul routine shared by matmul, matmul_cat and matmul_add (matmul.cpp): x is in[0];

@@ -57,6 +57,29 @@ inline size_t attention_tile_scratch_floats(int nq, int64_t score_stride, int64_
          static_cast<size_t>(nq) * kAttnLanes * static_cast<size_t>(D);         // lanes
 }
 
+// Flash-decoding: one tile evaluated by several threads together, for decode at long context
+// where there are fewer tiles than threads. Bit-identical to tile(): the threads split the
+// positions for the scores and the exponentials (each score and each per-8 exponential sum is
+// independent), then the lane rows of the p·V sum (lane row r of the scalar order is its own
+// FMA chain over the positions j = r mod 8*accs, in increasing j), and every thread sums the
+// per-8 sums into the same double in the same order. The caller runs the phases with a
+// barrier between each:
+//   split_scores  positions [j0, j1) (j0 a multiple of kAttnChunk), running max per query
+//   split_exp     the same positions: e_j in place and the per-8 sums; mx = the global max
+//   split_pv      lane rows [r0, r1) of every query
+//   pv_reduce     per query, out of its lane rows
+struct AttnShared {
+  float* scores = nullptr;  // [nq][t.score_stride]
+  float* csum = nullptr;    // [nq][csum_stride] per-8 sums of the exponentials
+  int64_t csum_stride = 0;  // > every last[i] / 8
+  float* lanes = nullptr;   // [nq][8 * accs][D]
+};
+
+inline size_t attention_shared_floats(int nq, int64_t score_stride, int64_t D) {
+  return static_cast<size_t>(nq) * (static_cast<size_t>(score_stride) + static_cast<size_t>(score_stride / 8 + 1) +
+                                    kAttnLanes * static_cast<size_t>(D));
+}
+
 struct AttentionKernels {
   const char* isa;
   // q (f32 values already rounded to f16) · k (f16), D elements.
@@ -67,6 +90,11 @@ struct AttentionKernels {
   void (*pv_reduce)(const float* lanes, float* out, int64_t D, int accs);
   // A whole tile (see AttnTile); bit-identical to the scalar per-query loops.
   void (*tile)(const AttnTile& t);
+  // Flash-decoding phases (see AttnShared); t.scratch is this thread's own work space
+  // (attention_tile_scratch_floats(0, 0, D) floats suffice).
+  void (*split_scores)(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, float* mx);
+  void (*split_exp)(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, const float* mx);
+  void (*split_pv)(const AttnTile& t, const AttnShared& sh, int r0, int r1);
 };
 
 const AttentionKernels& attention_kernels_scalar();

@@ -237,10 +237,90 @@ void tile_avx2(const AttnTile& t) {
   for (int i = 0; i < t.nq; ++i) pv_reduce_avx2(lanes + static_cast<size_t>(i) * L * D, t.out[i], D, t.accs);
 }
 
+// Flash-decoding phases (attention.h). t.scratch: [kAttnChunk][D] K rows, then [D] for a q8_0
+// row, then [D] for one widened V row.
+void split_scores_avx2(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, float* mx) {
+  const int64_t D = t.D;
+  if (D % (8 * t.accs) != 0) return attention_kernels_scalar().split_scores(t, sh, j0, j1, mx);
+  float* kf = t.scratch;
+  float* deq = kf + kAttnChunk * D;
+  for (int64_t c0 = j0; c0 < j1; c0 += kAttnChunk) {
+    const int64_t c1 = std::min<int64_t>(c0 + kAttnChunk, j1);
+    int64_t need = c0;  // rows any query of the tile reads in this chunk
+    for (int i = 0; i < t.nq; ++i) need = std::max<int64_t>(need, std::min<int64_t>(c1, t.last[i] + 1));
+    if (need == c0) continue;
+    convert_rows(t, t.k, c0, need, kf, deq);
+    for (int i = 0; i < t.nq; ++i) {
+      if (t.last[i] < c0) continue;
+      const int64_t je = std::min<int64_t>(need, t.last[i] + 1);
+      float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
+      // The chunk's rows start at kf; scores_acc* index them from c0.
+      mx[i] = t.accs == 1 ? scores_acc1(t.q + i * D, kf, D, c0, je, t.scale, s, mx[i])
+                          : scores_acc4(t.q + i * D, kf, D, c0, je, t.scale, s, mx[i]);
+    }
+  }
+}
+
+void split_exp_avx2(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, const float* mx) {
+  const VecMathKernels& vm = vecmath_kernels();
+  for (int i = 0; i < t.nq; ++i) {
+    float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
+    float* cs = sh.csum + i * sh.csum_stride;
+    const int32_t p = t.last[i];
+    for (int64_t g = j0; g < j1 && g <= p; g += 8) {
+      if (g + 8 <= p + 1) {
+        cs[g / 8] = vm.exp8_sum(s + g, mx[i]);
+        continue;
+      }
+      float v[8];
+      for (int l = 0; l < 8; ++l) v[l] = g + l <= p ? s[g + l] : -INFINITY;
+      cs[g / 8] = vm.exp8_sum(v, mx[i]);
+      for (int l = 0; l < 8 && g + l <= p; ++l) s[g + l] = v[l];
+    }
+  }
+}
+
+inline float round_f16_1(float x) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT))); }
+
+void split_pv_avx2(const AttnTile& t, const AttnShared& sh, int r0, int r1) {
+  const int64_t D = t.D;
+  if (D % (8 * t.accs) != 0) return attention_kernels_scalar().split_pv(t, sh, r0, r1);
+  const int L = 8 * t.accs;
+  float* deq = t.scratch + kAttnChunk * D;
+  float* vrow = deq + D;
+  for (int i = 0; i < t.nq; ++i) {
+    const int32_t p = t.last[i];
+    double sum = 0;
+    for (int64_t g = 0; g <= p / 8; ++g) sum += static_cast<double>(sh.csum[i * sh.csum_stride + g]);
+    const float inv = static_cast<float>(1.0 / sum);
+    const float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
+    float* lanes = sh.lanes + static_cast<size_t>(i) * L * D;
+    for (int r = r0; r < r1; ++r) {
+      float* out = lanes + r * D;
+      for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(out + d, _mm256_setzero_ps());
+      for (int64_t j = r; j <= p; j += L) {
+        const __m256 pv = _mm256_set1_ps(round_f16_1(s[j] * inv));
+        const uint8_t* src = t.v.row(j);
+        if (t.elem == KvElem::kF16) {
+          const auto* h = reinterpret_cast<const uint16_t*>(src);
+          for (int64_t d = 0; d < D; d += 8)
+            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, load_h8(h + d), _mm256_loadu_ps(out + d)));
+        } else {
+          dequantize_row_q8_0(src, deq, D);
+          for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(vrow + d, round_f16x8(_mm256_loadu_ps(deq + d)));
+          for (int64_t d = 0; d < D; d += 8)
+            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vrow + d), _mm256_loadu_ps(out + d)));
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const AttentionKernels& attention_kernels_avx2() {
-  static const AttentionKernels k{"avx2", qk_dot_avx2, pv_accumulate_avx2, pv_reduce_avx2, tile_avx2};
+  static const AttentionKernels k{"avx2",         qk_dot_avx2,    pv_accumulate_avx2, pv_reduce_avx2, tile_avx2,
+                                  split_scores_avx2, split_exp_avx2, split_pv_avx2};
   return k;
 }
 

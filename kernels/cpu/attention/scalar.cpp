@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <cstdio>
@@ -82,10 +83,63 @@ void tile_scalar(const AttnTile& t) {
   }
 }
 
+// Flash-decoding phases, position by position as tile_scalar.
+const uint16_t* row_f16(const AttnTile& t, const KvRows& r, int64_t j, float* deq) {
+  if (t.elem == KvElem::kF16) return reinterpret_cast<const uint16_t*>(r.row(j));
+  uint16_t* deq16 = reinterpret_cast<uint16_t*>(deq + t.D);
+  dequantize_row_q8_0(r.row(j), deq, t.D);
+  f32_to_fp16_row(deq, deq16, t.D);
+  return deq16;
+}
+
+void split_scores_scalar(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, float* mx) {
+  for (int i = 0; i < t.nq; ++i) {
+    float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
+    const int64_t je = std::min<int64_t>(j1, t.last[i] + 1);
+    for (int64_t j = j0; j < je; ++j) {
+      s[j] = qk_dot_scalar(t.q + i * t.D, row_f16(t, t.k, j, t.scratch), t.D, t.accs) * t.scale;
+      mx[i] = s[j] > mx[i] ? s[j] : mx[i];
+    }
+  }
+}
+
+void split_exp_scalar(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, const float* mx) {
+  const VecMathKernels& vm = vecmath_kernels();
+  for (int i = 0; i < t.nq; ++i) {
+    float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
+    const int32_t p = t.last[i];
+    for (int64_t g = j0; g < j1 && g <= p; g += 8) {
+      float v[8];
+      for (int l = 0; l < 8; ++l) v[l] = g + l <= p ? s[g + l] : -INFINITY;
+      sh.csum[i * sh.csum_stride + g / 8] = vm.exp8_sum(v, mx[i]);
+      for (int l = 0; l < 8 && g + l <= p; ++l) s[g + l] = v[l];
+    }
+  }
+}
+
+void split_pv_scalar(const AttnTile& t, const AttnShared& sh, int r0, int r1) {
+  const int64_t D = t.D;
+  const int L = 8 * t.accs;
+  for (int i = 0; i < t.nq; ++i) {
+    const int32_t p = t.last[i];
+    double sum = 0;
+    for (int64_t g = 0; g <= p / 8; ++g) sum += static_cast<double>(sh.csum[i * sh.csum_stride + g]);
+    const float inv = static_cast<float>(1.0 / sum);
+    const float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
+    float* lanes = sh.lanes + static_cast<size_t>(i) * L * D;
+    for (int r = r0; r < r1; ++r) {
+      std::memset(lanes + r * D, 0, sizeof(float) * D);
+      for (int64_t j = r; j <= p; j += L)
+        pv_accumulate_scalar(lanes, j, fp16_to_f32(f32_to_fp16(s[j] * inv)), row_f16(t, t.v, j, t.scratch), D, t.accs);
+    }
+  }
+}
+
 }  // namespace
 
 const AttentionKernels& attention_kernels_scalar() {
-  static const AttentionKernels k{"scalar", qk_dot_scalar, pv_accumulate_scalar, pv_reduce_scalar, tile_scalar};
+  static const AttentionKernels k{"scalar",      qk_dot_scalar,       pv_accumulate_scalar, pv_reduce_scalar, tile_scalar,
+                                  split_scores_scalar, split_exp_scalar, split_pv_scalar};
   return k;
 }
 
