@@ -101,6 +101,22 @@ TEST(BenchCli, SkippingATest) {
   EXPECT_EQ(doc["results"][0]["test"].str, "tg2");
 }
 
+TEST(BenchCli, DepthStartsEachTestAfterThatManyTokens) {
+  Result r = ember("bench -m " + tiny() + " -t 1 -p 4 -n 2 -d 24 -r 1 -o json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  test::Json doc;
+  std::string error;
+  ASSERT_TRUE(test::parse_json(r.out, &doc, &error)) << error;
+  ASSERT_EQ(doc["results"].size(), 2u);
+  EXPECT_EQ(doc["results"][0]["test"].str, "pp4 @ d24");
+  EXPECT_EQ(doc["results"][1]["test"].str, "tg2 @ d24");
+  EXPECT_GT(doc["results"][1]["ts_mean"].num, 0);
+  EXPECT_EQ(doc["results"][1]["n_depth"].as_int(), 24);
+  expect_one_error(ember("bench -m " + tiny() + " -d -3"), "-d must be");
+  // The depth counts against the context: too deep for the model is one error.
+  expect_one_error(ember("bench -m " + tiny() + " -t 1 -p 4 -n 1 -d 1000000 -r 1"), "context size");
+}
+
 TEST(BenchCli, BadFlags) {
   expect_one_error(ember("bench -p 8"), "a model is required");
   expect_one_error(ember("bench -m " + tiny() + " --bogus"), "unknown option '--bogus'");

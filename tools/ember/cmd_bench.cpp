@@ -5,6 +5,8 @@
 //        the last token only); t/s = P / time.
 // tg<N>: after a one-token prompt (untimed), N single-token decode steps, each returning the
 //        logits of its token; t/s = N / time. Next tokens are random, so sampling costs nothing.
+// -d D:  both tests start after D tokens already in the sequence (evaluated untimed first), as
+//        llama-bench's -d: "tg128 @ d4096" is decode speed at a context of 4096 tokens.
 // Each test runs once to warm up (plans prepared, pages touched), then R timed repetitions;
 // the figure is mean ± sample stddev. Beside it, a roofline figure: for tg the weight bytes
 // read per token × t/s (every weight is read once per decode step), for pp an estimate of the
@@ -36,6 +38,7 @@ struct TestResult {
   std::string test;        // "pp512", "tg128"
   int64_t n_prompt = 0;    // tokens evaluated as a prompt (pp); 0 for tg
   int64_t n_gen = 0;       // decode steps (tg); 0 for pp
+  int64_t n_depth = 0;     // tokens in the context before the test
   std::vector<double> ts;  // tokens/s of each timed repetition
   double mean = 0, stddev = 0;
   double roofline = 0;     // tg: weight GB/s; pp: GFLOP/s (matmul estimate)
@@ -103,13 +106,20 @@ class Progress {
 };
 
 // Times one pp or tg run in a fresh sequence of `s`; returns tokens/s.
-Expected<double> run_once(runtime::Session& s, bool pp, int64_t n, std::mt19937& rng, std::vector<float>* logits) {
+Expected<double> run_once(runtime::Session& s, bool pp, int64_t n, int64_t depth, std::mt19937& rng,
+                          std::vector<float>* logits) {
   const int64_t n_vocab = s.model().config().n_vocab;
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(n_vocab - 1));
   const int32_t seq = s.new_sequence();
   double secs = 0;
   Status st = Status::Ok();
-  if (pp) {
+  if (depth > 0) {  // the context the test starts from, untimed
+    std::vector<int32_t> ids(static_cast<size_t>(depth));
+    for (int32_t& id : ids) id = pick(rng);
+    st = s.eval(seq, ids, false, logits);
+  }
+  if (!st.ok()) {
+  } else if (pp) {
     std::vector<int32_t> ids(static_cast<size_t>(n));
     for (int32_t& id : ids) id = pick(rng);
     auto t0 = std::chrono::steady_clock::now();
@@ -117,7 +127,7 @@ Expected<double> run_once(runtime::Session& s, bool pp, int64_t n, std::mt19937&
     secs = seconds_since(t0);
   } else {
     int32_t tok = pick(rng);
-    st = s.eval(seq, std::span<const int32_t>(&tok, 1), false, logits);
+    if (depth == 0) st = s.eval(seq, std::span<const int32_t>(&tok, 1), false, logits);
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < n && st.ok(); ++i) {
       tok = pick(rng);
@@ -154,9 +164,9 @@ void print_json(const runtime::Model& m, uint64_t params, const std::vector<Test
     for (size_t k = 0; k < r.ts.size(); ++k) samples += strfmt("%s%.4f", k ? ", " : "", r.ts[k]);
     std::string pfield = r.passes.empty() ? "" : ", \"passes\": " + json_str(r.passes);
     std::printf("%s\n    {\"threads\": %d%s, \"test\": %s, \"n_prompt\": %lld, \"n_gen\": %lld, "
-                "\"reps\": %zu, \"ts_mean\": %.4f, \"ts_stddev\": %.4f, \"samples_ts\": [%s], \"%s\": %.4f}",
+                "\"n_depth\": %lld, \"reps\": %zu, \"ts_mean\": %.4f, \"ts_stddev\": %.4f, \"samples_ts\": [%s], \"%s\": %.4f}",
                 i ? "," : "", r.threads, pfield.c_str(), json_str(r.test).c_str(), (long long)r.n_prompt, (long long)r.n_gen,
-                r.ts.size(), r.mean, r.stddev, samples.c_str(), r.n_gen ? "weight_gbps" : "matmul_gflops",
+                (long long)r.n_depth, r.ts.size(), r.mean, r.stddev, samples.c_str(), r.n_gen ? "weight_gbps" : "matmul_gflops",
                 r.roofline);
   }
   std::printf("\n  ]\n}\n");
@@ -166,7 +176,7 @@ void print_json(const runtime::Model& m, uint64_t params, const std::vector<Test
 
 int cmd_bench(int argc, char** argv) {
   std::string model_path, threads_list, output = "md";
-  int64_t n_prompt = 512, n_gen = 128, reps = 5, batch = 512, seed = 1234;
+  int64_t n_prompt = 512, n_gen = 128, reps = 5, batch = 512, seed = 1234, depth = 0;
   threads_list = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
   Args args("bench", "Measures prompt processing (pp) and generation (tg) speed, like llama-bench. "
                      "Results go to stdout, progress to stderr.");
@@ -174,6 +184,7 @@ int cmd_bench(int argc, char** argv) {
   args.option("-t,--threads", &threads_list, "N[,N...]", "thread counts to test (default: all cores)");
   args.option("-p,--n-prompt", &n_prompt, "P", "prompt tokens for the pp test, 0 = skip (default 512)");
   args.option("-n,--n-gen", &n_gen, "N", "generated tokens for the tg test, 0 = skip (default 128)");
+  args.option("-d,--depth", &depth, "D", "tokens already in the context when each test starts (default 0)");
   args.option("-r,--repetitions", &reps, "R", "timed repetitions of each test (default 5)");
   args.option("-b,--batch-size", &batch, "N", "most tokens per forward step (default 512)");
   args.option("-o,--output", &output, "md|json", "output format (default md)");
@@ -193,6 +204,8 @@ int cmd_bench(int argc, char** argv) {
   if (n_gen < 0 || n_gen > (1 << 20))
     return fail("bench", strfmt("-n must be between 0 and 1048576 (got %lld)", (long long)n_gen));
   if (n_prompt == 0 && n_gen == 0) return fail("bench", "-p and -n are both 0: nothing to measure");
+  if (depth < 0 || depth > (1 << 20))
+    return fail("bench", strfmt("-d must be between 0 and 1048576 (got %lld)", (long long)depth));
   if (reps < 1 || reps > 1000) return fail("bench", strfmt("-r must be between 1 and 1000 (got %lld)", (long long)reps));
   if (batch < 1 || batch > 8192) return fail("bench", strfmt("-b must be between 1 and 8192 (got %lld)", (long long)batch));
   if (output != "md" && output != "json")
@@ -229,7 +242,7 @@ int cmd_bench(int argc, char** argv) {
       so.threads = t;
       so.passes.disabled = off;
       so.n_batch = static_cast<int32_t>(batch);
-      so.n_ctx = static_cast<int32_t>(std::max<int64_t>(n_prompt, 1 + n_gen));
+      so.n_ctx = static_cast<int32_t>(depth + std::max<int64_t>(n_prompt, 1 + n_gen));
       auto session = runtime::Session::create(*model, so);
       if (!session.ok()) {
         progress.done();
@@ -243,10 +256,12 @@ int cmd_bench(int argc, char** argv) {
         r.threads = t;
         r.passes = spec;
         r.test = strfmt("%s%lld", pp ? "pp" : "tg", (long long)n);
+        if (depth > 0) r.test += strfmt(" @ d%lld", (long long)depth);
+        r.n_depth = depth;
         (pp ? r.n_prompt : r.n_gen) = n;
         for (int rep = 0; rep <= reps; ++rep) {
           progress.show(t, spec.empty() ? r.test : r.test + " [" + spec + "]", rep, static_cast<int>(reps));
-          auto ts = run_once(**session, pp, n, rng, &logits);
+          auto ts = run_once(**session, pp, n, depth, rng, &logits);
           if (!ts.ok()) {
             progress.done();
             return fail("bench", r.test + ": " + ts.message());
