@@ -41,7 +41,11 @@ inline float round_f16(float x) { return kernels::fp16_to_f32(kernels::f32_to_fp
 
 }  // namespace
 
-void op_attention(const OpCtx& c) {
+// q rows may be strided (the Q columns of a merged projection). With rope set, q is rotated
+// as it is loaded (attention_rope): rope_head (ops.h) writes the floats op_rope would have
+// written, and they are rounded to f16 as a roped q would be. The angles are computed once per
+// token a thread meets (heads of one token usually follow each other in its share).
+static void attention_run(const OpCtx& c, bool rope) {
   const TensorDesc& q = *c.in_desc[0];
   const TensorDesc& cache = *c.in_desc[1];
   const int64_t n = q.shape[0], H = q.shape[1], D = q.shape[2];
@@ -49,7 +53,6 @@ void op_attention(const OpCtx& c) {
   const int64_t group = H / Hkv;
   const float scale = c.node->attrs.scale;
   const KvLayout& kv = *c.kv;
-  const float* qp = static_cast<const float*>(c.in[0]);
   const uint8_t* kp = static_cast<const uint8_t*>(c.in[1]);
   const uint8_t* vp = static_cast<const uint8_t*>(c.in[2]);
   const bool q8 = cache.dtype == DType::Q8_0;
@@ -62,6 +65,11 @@ void op_attention(const OpCtx& c) {
   uint16_t* deq16 = reinterpret_cast<uint16_t*>(deq + D);       // [D] (q8_0 cache)
   const kernels::AttentionKernels& k = kernels::attention_kernels();
   const kernels::VecMathKernels& vm = kernels::vecmath_kernels();
+  const OpAttrs& a = c.node->attrs;
+  const float theta_scale = rope ? rope_theta_scale(a) : 0.0f;
+  const int32_t* rope_pos = rope ? static_cast<const int32_t*>(c.in[3]) : nullptr;
+  float cosv[kMaxRopePairs], sinv[kMaxRopePairs];  // n_rot <= 2*kMaxRopePairs: checked in supports()
+  int64_t angles_of = -1;                            // the token cosv/sinv belong to
 
   // (token, head) pairs are dealt round-robin: a causal token's cost grows with its position,
   // so contiguous ranges would leave the thread with the early tokens idle.
@@ -82,7 +90,17 @@ void op_attention(const OpCtx& c) {
       kernels::f32_to_fp16_row(deq, deq16, D);
       return deq16;
     };
-    for (int64_t d = 0; d < D; ++d) qf[d] = round_f16(qp[(t * H + h) * D + d]);
+    const float* qrow = row_at(c.in[0], c.in_stride[0], t) + h * D;
+    if (rope) {
+      if (angles_of != t) {
+        rope_angles(a, theta_scale, rope_pos[t], cosv, sinv);
+        angles_of = t;
+      }
+      rope_head(a, cosv, sinv, qrow, qf, D);
+      for (int64_t d = 0; d < D; ++d) qf[d] = round_f16(qf[d]);
+    } else {
+      for (int64_t d = 0; d < D; ++d) qf[d] = round_f16(qrow[d]);
+    }
 
     float mx = -INFINITY;
     for (int32_t j = 0; j <= p; ++j) {
@@ -105,5 +123,8 @@ void op_attention(const OpCtx& c) {
     k.pv_reduce(lanes, out + (t * H + h) * D, D, accs);
   }
 }
+
+void op_attention(const OpCtx& c) { attention_run(c, false); }
+void op_attention_rope(const OpCtx& c) { attention_run(c, true); }
 
 }  // namespace ember::cpu
