@@ -55,7 +55,11 @@ enum class OpKind : uint8_t {
   NormMatMul, // (x f32[M,K], norm f32[K], w0 [N0,K] [, w1 [, w2]]) -> f32[M,ΣN]
               //   y = rms_norm_mul(x, norm) · concat(w)ᵀ, the norm applied while converting x
   Slice,      // (x f32[M,N]) -> columns [attrs.begin, attrs.begin + out.dim(-1)) as f32[M,len];
-              //   a view of x when M == 1, a copy otherwise
+              //   a view of x where is_view says so (rows then lie N floats apart), a copy otherwise
+  KvWriteRope,    // (x f32[n,Hkv,D], cache, positions i32[n]) -> cache with rope(x) stored at each
+                  //   token's slot: rope then kv_write, the rotation done while storing (attrs.rope_*)
+  AttentionRope,  // (q f32[n,H,D], k cache, v cache, positions i32[n]) -> attention(rope(q), k, v):
+                  //   q rotated as it is loaded (attrs.rope_*, attrs.scale)
 };
 
 const char* op_name(OpKind op);
@@ -75,6 +79,10 @@ struct OpAttrs {
   std::array<int, 4> perm{0, 1, 2, 3};  // Permute
   int64_t begin = 0;          // Slice: first column
 };
+
+// Whether op writes a layer's KV cache (kv_write or its fused form): an effect that outlives
+// the step, so dead-node and common-subexpression elimination keep every one.
+inline bool writes_kv(OpKind op) { return op == OpKind::KvWrite || op == OpKind::KvWriteRope; }
 
 struct Node {
   OpKind op = OpKind::Input;
@@ -104,9 +112,22 @@ struct OpGraph {
 };
 
 // Whether node i's result is a view of another node's memory (no storage of its own): reshape
-// (of its input), kv_write (of its cache), a one-row slice (of its input, at a byte offset).
-// Sets *of and *byte_offset when it is. Backends and the memory planner share this rule.
+// (of its input), kv_write and kv_write_rope (of their cache), and a slice (of its input, at a
+// byte offset) when it has one row or when every reader reads rows through a row stride
+// (reads_row_stride). Sets *of and *byte_offset when it is. Backends and the memory planner
+// share this rule.
 bool is_view(const OpGraph& g, int i, int* of, uint64_t* byte_offset);
+
+// Whether node `reader` can read its input `k` with rows (outermost index) lying any number of
+// bytes apart, each row itself contiguous: the q/x input of rope, kv_write, attention and their
+// fused forms; and a reshape that keeps the outermost dimension, is not a graph output and
+// whose own readers all can. A backend that runs slice reads these inputs with row_stride_bytes.
+bool reads_row_stride(const OpGraph& g, int reader, int k);
+
+// Bytes from one row (outermost index) of node i's result to the next as it lies in memory:
+// the row size, except for a multi-row slice that is a view (its input's row size) and a
+// reshape of one.
+uint64_t row_stride_bytes(const OpGraph& g, int i);
 
 // Whether node i's result lives outside the activation arena: inputs, weights, kv caches.
 inline bool is_external(OpKind op) {

@@ -49,6 +49,14 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
   }
   auto want_inputs = [&](size_t k) { return in.size() == k; };
   auto f32 = [&](const TensorDesc* d) { return d->dtype == DType::F32; };
+  // The rope attributes and positions of rope and the ops that rotate while loading.
+  auto check_rope = [&](const TensorDesc& x, const TensorDesc& pos) -> Status {
+    if (pos.dtype != DType::I32 || pos.rank != 1 || pos.shape[0] != x.shape[0])
+      return Error("positions must be i32[n] with n = %lld", static_cast<long long>(x.shape[0]));
+    if (n.attrs.rope_n_rot <= 0 || n.attrs.rope_n_rot > x.shape[2] || n.attrs.rope_n_rot % 2)
+      return Error("n_rot must be even and at most the head dimension");
+    return Status::Ok();
+  };
   switch (n.op) {
     case OpKind::Input:
     case OpKind::Weight:
@@ -154,29 +162,34 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
     case OpKind::Rope: {
       if (!want_inputs(2)) return fail("needs (x, positions)");
       if (!f32(in[0]) || in[0]->rank != 3) return fail("x must be f32[n,H,D], got " + desc_string(*in[0]));
-      if (in[1]->dtype != DType::I32 || in[1]->rank != 1 || in[1]->shape[0] != in[0]->shape[0])
-        return fail("positions must be i32[n] with n = " + std::to_string(in[0]->shape[0]));
-      if (n.attrs.rope_n_rot <= 0 || n.attrs.rope_n_rot > in[0]->shape[2] || n.attrs.rope_n_rot % 2)
-        return fail("n_rot must be even and at most the head dimension");
+      if (Status s = check_rope(*in[0], *in[1]); !s.ok()) return fail(s.message());
       return *in[0];
     }
-    case OpKind::KvWrite: {
-      if (!want_inputs(2)) return fail("needs (x, cache)");
+    case OpKind::KvWrite:
+    case OpKind::KvWriteRope: {
+      if (n.op == OpKind::KvWrite ? !want_inputs(2) : !want_inputs(3))
+        return fail(n.op == OpKind::KvWrite ? "needs (x, cache)" : "needs (x, cache, positions)");
       const TensorDesc& c = *in[1];
-      if (g.nodes[n.inputs[1]].op != OpKind::KvCache && g.nodes[n.inputs[1]].op != OpKind::KvWrite)
-        return fail("second input must be a kv cache");
+      const OpKind cache_op = g.nodes[n.inputs[1]].op;
+      if (cache_op != OpKind::KvCache && !writes_kv(cache_op)) return fail("second input must be a kv cache");
       if (!f32(in[0]) || in[0]->rank != 3 || in[0]->shape[1] != c.shape[2] || in[0]->shape[2] != c.shape[3])
         return fail("x " + desc_string(*in[0]) + " does not fit cache " + desc_string(c));
+      if (n.op == OpKind::KvWriteRope)
+        if (Status s = check_rope(*in[0], *in[2]); !s.ok()) return fail(s.message());
       return c;
     }
-    case OpKind::Attention: {
-      if (!want_inputs(3)) return fail("needs (q, k cache, v cache)");
+    case OpKind::Attention:
+    case OpKind::AttentionRope: {
+      if (n.op == OpKind::Attention ? !want_inputs(3) : !want_inputs(4))
+        return fail(n.op == OpKind::Attention ? "needs (q, k cache, v cache)" : "needs (q, k cache, v cache, positions)");
       const TensorDesc &q = *in[0], &k = *in[1], &v = *in[2];
       if (!f32(in[0]) || q.rank != 3) return fail("q must be f32[n,H,D]");
       if (k.rank != 4 || !same_shape(k, v)) return fail("k and v caches must have the same 4-D shape");
       if (q.shape[2] != k.shape[3]) return fail("head dimensions of q and the cache differ");
       if (q.shape[1] % k.shape[2] != 0) return fail("query heads are not a multiple of kv heads");
       if (!(n.attrs.scale > 0)) return fail("scale must be positive");
+      if (n.op == OpKind::AttentionRope)
+        if (Status s = check_rope(q, *in[3]); !s.ok()) return fail(s.message());
       return make_desc(DType::F32, {q.shape[0], q.shape[1] * q.shape[2]});
     }
     case OpKind::GetRows: {
@@ -248,8 +261,13 @@ std::string print(const OpGraph& g) {
       case OpKind::NormMatMul: os << " eps=" << a.eps; break;
       case OpKind::Slice: os << " begin=" << a.begin; break;
       case OpKind::Rope:
+      case OpKind::KvWriteRope:
+      case OpKind::AttentionRope:
+        // rope's own "scale" is its frequency scale; attention_rope's is the q·k scale.
+        if (n.op == OpKind::AttentionRope) os << " scale=" << a.scale;
         os << " n_rot=" << a.rope_n_rot << (a.rope_mode == RopeMode::NeoX ? " neox" : " normal")
-           << " base=" << a.rope_base << " scale=" << a.rope_freq_scale;
+           << " base=" << a.rope_base << (n.op == OpKind::AttentionRope ? " freq_scale=" : " scale=")
+           << a.rope_freq_scale;
         break;
       case OpKind::Attention: os << " scale=" << a.scale; break;
       case OpKind::Permute:

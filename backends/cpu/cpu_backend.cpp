@@ -76,6 +76,8 @@ OpFn op_fn(OpKind op) {
     case OpKind::RmsNormMul: return cpu::op_rms_norm_mul;
     case OpKind::Slice: return cpu::op_slice;
     case OpKind::NormMatMul: return cpu::op_norm_matmul;
+    case OpKind::KvWriteRope: return cpu::op_kv_write_rope;
+    case OpKind::AttentionRope: return cpu::op_attention_rope;
     default: return nullptr;
   }
 }
@@ -88,6 +90,7 @@ class CpuPlan final : public Plan {
   std::vector<std::string> input_names;
   std::vector<int> input_map;         // per input name: index into ExecArgs::inputs (filled at execute)
   std::vector<void*> ptrs;            // per node: resolved data pointer (filled at execute)
+  std::vector<uint64_t> row_stride;   // per node: bytes between its rows (row_stride_bytes)
   std::unique_ptr<CpuBuffer> arena;
   std::unique_ptr<CpuBuffer> scratch;
   std::unique_ptr<CpuBuffer> thread_scratch;
@@ -140,6 +143,8 @@ class CpuBackend final : public Backend {
         return {};
       }
       case OpKind::Rope:
+      case OpKind::KvWriteRope:
+      case OpKind::AttentionRope:
         if (n.attrs.rope_n_rot > 2 * cpu::kMaxRopePairs) return {false, "n_rot above 512"};
         return {};
       default:
@@ -162,6 +167,7 @@ class CpuBackend final : public Backend {
     plan->slots.resize(N);
     plan->fns.resize(N, nullptr);
     plan->ptrs.resize(N, nullptr);
+    plan->row_stride.resize(N, 0);
     size_t scratch = 0, tscratch = 0;
     for (size_t i = 0; i < N; ++i) {
       const Node& n = g.nodes[i];
@@ -192,15 +198,18 @@ class CpuBackend final : public Backend {
           break;
         }
       }
-      // A one-row slice is a pure view; kv_write is a view of its cache but still writes it.
+      // A slice that is a view does nothing; kv_write is a view of its cache but still writes it.
       plan->fns[i] = n.op == OpKind::Slice && sl.kind == Storage::Alias ? nullptr : op_fn(n.op);
+      plan->row_stride[i] = row_stride_bytes(g, static_cast<int>(i));
       if (n.op == OpKind::MatMul || n.op == OpKind::MatMulCat || n.op == OpKind::MatMulAdd)
         scratch = std::max(scratch, cpu::matmul_scratch_bytes(n, g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
       if (n.op == OpKind::NormMatMul) {
         scratch = std::max(scratch, cpu::matmul_scratch_bytes(n, g.nodes[n.inputs[0]].out, g.nodes[n.inputs[2]].out));
         tscratch = std::max(tscratch, cpu::norm_matmul_thread_scratch_bytes(g.nodes[n.inputs[0]].out));
       }
-      if (n.op == OpKind::Attention) {
+      if (n.op == OpKind::KvWriteRope)
+        tscratch = std::max(tscratch, cpu::kv_write_rope_thread_scratch_bytes(g.nodes[n.inputs[0]].out));
+      if (n.op == OpKind::Attention || n.op == OpKind::AttentionRope) {
         tscratch = std::max(tscratch, cpu::attention_thread_scratch_bytes(g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out));
         scratch = std::max(scratch, cpu::attention_scratch_bytes(g.nodes[n.inputs[0]].out, g.nodes[n.inputs[1]].out,
                                                                  static_cast<int>(pool_.size())));
@@ -247,7 +256,7 @@ class CpuBackend final : public Backend {
         case Storage::Alias: p.ptrs[i] = static_cast<uint8_t*>(p.ptrs[s.index]) + s.offset; break;
         case Storage::None: break;
       }
-      if ((n.op == OpKind::KvWrite || n.op == OpKind::Attention) && !args.kv_layout)
+      if ((writes_kv(n.op) || n.op == OpKind::Attention || n.op == OpKind::AttentionRope) && !args.kv_layout)
         return Error("cpu: node %zu (%s) needs a kv layout", i, op_name(n.op));
     }
     const int32_t* positions = p.positions_node >= 0 ? static_cast<const int32_t*>(p.ptrs[p.positions_node]) : nullptr;
@@ -271,6 +280,7 @@ class CpuBackend final : public Backend {
         for (size_t k = 0; k < n.inputs.size() && k < static_cast<size_t>(cpu::kMaxOpInputs); ++k) {
           c.in[k] = p.ptrs[n.inputs[k]];
           c.in_desc[k] = &g.nodes[n.inputs[k]].out;
+          c.in_stride[k] = p.row_stride[n.inputs[k]];
         }
         fn(c);
         pool_.barrier();

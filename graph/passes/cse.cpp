@@ -1,5 +1,6 @@
 // Pass cse — invariant: no two nodes compute the same thing: no two nodes share op, inputs,
-// attributes, weight and type (kv_write excepted: each is an effect on the cache).
+// attributes, weight and type (kv_write and kv_write_rope excepted: each is an effect on the
+// cache).
 //
 // The later duplicate is dropped and its readers read the first. Inputs are compared after
 // mapping, so chains of duplicates collapse in one pass.
@@ -32,7 +33,7 @@ Status run_cse(OpGraph& g, const PassContext&) {
   std::unordered_map<std::string, int> seen;  // key -> new id
   for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
     const Node& n = g.nodes[i];
-    if (n.op == OpKind::KvWrite) {
+    if (writes_kv(n.op)) {
       rw.copy(i);
       continue;
     }

@@ -1,5 +1,5 @@
-// Pass dce — invariant: every node is an output, a kv_write, or an input of a node that is
-// live; nothing else is left in the graph.
+// Pass dce — invariant: every node is an output, a kv_write (or kv_write_rope), or an input of
+// a node that is live; nothing else is left in the graph.
 //
 // kv_write nodes are roots because their effect (the KV cache of later steps) outlives the
 // step's outputs. The rewriting passes leave the nodes they replace behind for this pass.
@@ -13,7 +13,7 @@ Status run_dce(OpGraph& g, const PassContext&) {
   std::vector<bool> live(N, false);
   for (int o : g.outputs) live[o] = true;
   for (int i = N - 1; i >= 0; --i) {
-    if (g.nodes[i].op == OpKind::KvWrite) live[i] = true;
+    if (writes_kv(g.nodes[i].op)) live[i] = true;
     if (!live[i]) continue;
     for (int in : g.nodes[i].inputs) live[in] = true;
   }

@@ -36,6 +36,7 @@ Status run_merge_gate_up(OpGraph& g, const PassContext& ctx);
 Status run_fuse_rms_norm_mul(OpGraph& g, const PassContext& ctx);
 Status run_fuse_norm_matmul(OpGraph& g, const PassContext& ctx);
 Status run_fuse_matmul_add(OpGraph& g, const PassContext& ctx);
+Status run_fuse_rope(OpGraph& g, const PassContext& ctx);
 Status run_plan_memory(OpGraph& g, const PassContext& ctx);
 
 // Checks a memory plan against the graph: every arena node has an aligned block inside the

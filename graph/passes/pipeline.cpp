@@ -19,7 +19,7 @@ namespace ember::graph {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
-      {"dce", "every node is an output, a kv_write or read by a live node", run_dce},
+      {"dce", "every node is an output, a kv_write (kv_write_rope) or read by a live node", run_dce},
       {"cse", "no two nodes compute the same value", run_cse},
       {"merge-qkv", "no three plain matmuls read one activation (Q/K/V are one matmul_cat)", run_merge_qkv},
       {"merge-gate-up", "no gate/up matmul pair feeding a silu_mul (one matmul_cat, halves read in place)",
@@ -30,6 +30,8 @@ const std::vector<Pass>& pipeline() {
        run_fuse_norm_matmul},
       {"fuse-matmul-add", "no matmul read only by an add (one matmul_add, the add in the epilogue)",
        run_fuse_matmul_add},
+      {"fuse-rope", "no rope read only by a kv_write or an attention (rotated while stored or loaded)",
+       run_fuse_rope},
       {"plan-memory", "every arena node has a block; blocks overlap only if lifetimes do not", run_plan_memory},
   };
   return passes;

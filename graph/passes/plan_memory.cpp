@@ -6,9 +6,15 @@
 // Liveness over the scheduled graph (node order is the execution order): a block is live
 // from the node that writes it to the last node that reads it, directly or through views
 // (reshape, kv_write, one-row slice: is_view in backends/op.h); graph outputs live to the
-// end. Inputs, weights and kv caches are not in the arena. Blocks are placed best-fit in a
-// free list with neighbours coalesced; the arena is the highest end ever reached. The backend
-// allocates the arena once per plan, so executing a step allocates nothing.
+// end. Inputs, weights and kv caches are not in the arena. Two placements are tried and the
+// one with the smaller arena kept (the first on a tie):
+//  - in schedule order, best-fit in a free list with neighbours coalesced; the arena is the
+//    highest end ever reached;
+//  - largest block first, each at the lowest offset clear of the already placed blocks whose
+//    lifetimes overlap its own (TFLite's greedy-by-size). Schedule order can strand a large
+//    late block above a small one placed early in the middle of a freed range (at prefill the
+//    residual rows above the attention output, under the FFN's [M,3072]); size order cannot.
+// The backend allocates the arena once per plan, so executing a step allocates nothing.
 #include <algorithm>
 #include <map>
 
@@ -99,6 +105,49 @@ class FreeList {
   uint64_t end_ = 0, peak_ = 0;
 };
 
+// Schedule order, best-fit in the free list. Returns the arena size; sets offset per node.
+uint64_t place_in_order(const OpGraph& g, const Lifetimes& l, uint64_t align, std::vector<int64_t>& offset) {
+  const int N = static_cast<int>(g.nodes.size());
+  std::vector<std::vector<int>> release_after(N + 1);
+  FreeList fl;
+  for (int i = 0; i < N; ++i) {
+    if (in_arena(g, l, i)) {
+      offset[i] = static_cast<int64_t>(fl.take(round_up(g.nodes[i].out.bytes(), align)));
+      release_after[l.last[i]].push_back(i);
+    }
+    for (int r : release_after[i]) fl.give(static_cast<uint64_t>(offset[r]), round_up(g.nodes[r].out.bytes(), align));
+  }
+  return fl.peak();
+}
+
+// Largest first, each at the lowest offset clear of the placed blocks live at the same time.
+// Returns the arena size; sets offset per node.
+uint64_t place_by_size(const OpGraph& g, const Lifetimes& l, uint64_t align, std::vector<int64_t>& offset) {
+  const int N = static_cast<int>(g.nodes.size());
+  std::vector<int> order;
+  for (int i = 0; i < N; ++i)
+    if (in_arena(g, l, i)) order.push_back(i);
+  auto size = [&](int i) { return round_up(g.nodes[i].out.bytes(), align); };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return size(a) > size(b); });
+  std::vector<int> placed;  // sorted by offset
+  uint64_t arena = 0;
+  for (int i : order) {
+    uint64_t at = 0;
+    for (int p : placed) {
+      if (l.last[p] < i || l.last[i] < p) continue;  // lifetimes [p, last[p]] and [i, last[i]] are disjoint
+      const uint64_t begin = static_cast<uint64_t>(offset[p]);
+      if (begin >= at + size(i)) break;  // the gap below p holds i
+      at = std::max(at, begin + size(p));
+    }
+    offset[i] = static_cast<int64_t>(at);
+    placed.insert(std::upper_bound(placed.begin(), placed.end(), i,
+                                   [&](int a, int b) { return offset[a] < offset[b]; }),
+                  i);
+    arena = std::max(arena, at + size(i));
+  }
+  return arena;
+}
+
 }  // namespace
 
 Status run_plan_memory(OpGraph& g, const PassContext& ctx) {
@@ -107,19 +156,13 @@ Status run_plan_memory(OpGraph& g, const PassContext& ctx) {
   const Lifetimes l = lifetimes(g);
   MemoryPlan plan;
   plan.alignment = align;
-  plan.offset.assign(N, -1);
-  std::vector<std::vector<int>> release_after(N + 1);
-  FreeList fl;
-  for (int i = 0; i < N; ++i) {
-    if (in_arena(g, l, i)) {
-      const uint64_t need = round_up(g.nodes[i].out.bytes(), align);
-      plan.naive_bytes += need;
-      plan.offset[i] = static_cast<int64_t>(fl.take(need));
-      release_after[l.last[i]].push_back(i);
-    }
-    for (int r : release_after[i]) fl.give(static_cast<uint64_t>(plan.offset[r]), round_up(g.nodes[r].out.bytes(), align));
-  }
-  plan.arena_bytes = fl.peak();
+  for (int i = 0; i < N; ++i)
+    if (in_arena(g, l, i)) plan.naive_bytes += round_up(g.nodes[i].out.bytes(), align);
+  std::vector<int64_t> in_order(N, -1), by_size(N, -1);
+  const uint64_t a = place_in_order(g, l, align, in_order);
+  const uint64_t b = place_by_size(g, l, align, by_size);
+  plan.offset = b < a ? std::move(by_size) : std::move(in_order);
+  plan.arena_bytes = std::min(a, b);
   g.memory = std::move(plan);
   return Status::Ok();
 }

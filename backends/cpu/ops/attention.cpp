@@ -74,14 +74,17 @@ size_t attention_scratch_bytes(const TensorDesc& q, const TensorDesc& cache, int
 // Below this many positions a tile is not worth splitting across threads.
 constexpr int32_t kSplitMinPositions = 256;
 
-void op_attention(const OpCtx& c) {
+// q rows may be strided (the Q columns of a merged projection). With rope set, q is rotated
+// as it is loaded (attention_rope): rope_head (ops.h) writes the floats op_rope would have
+// written, and they are rounded to f16 as a roped q would be; the angles are computed once per
+// token of a tile.
+static void attention_run(const OpCtx& c, bool rope) {
   const TensorDesc& q = *c.in_desc[0];
   const TensorDesc& cache = *c.in_desc[1];
   const int64_t n = q.shape[0], H = q.shape[1], D = q.shape[2];
   const int64_t B = cache.shape[1], Hkv = cache.shape[2];
   const int64_t group = H / Hkv;
   const KvLayout& kv = *c.kv;
-  const float* qp = static_cast<const float*>(c.in[0]);
   const size_t row_bytes = dtype_row_bytes(cache.dtype, D);  // one head of one token
   float* out = static_cast<float*>(c.out);
   const TileScratch ts = tile_scratch(q, cache);
@@ -89,6 +92,10 @@ void op_attention(const OpCtx& c) {
   float* tile_scratch_f = qtile + ts.q_floats;
   const kernels::AttentionKernels& k = kernels::attention_kernels();
   const int64_t tq = tile_tokens(group), th = tile_heads(group);
+  const OpAttrs& a = c.node->attrs;
+  const float theta_scale = rope ? rope_theta_scale(a) : 0.0f;
+  const int32_t* rope_pos = rope ? static_cast<const int32_t*>(c.in[3]) : nullptr;
+  float cosv[kMaxRopePairs], sinv[kMaxRopePairs];  // n_rot <= 2*kMaxRopePairs: checked in supports()
 
   kernels::AttnTile tile;
   tile.D = D;
@@ -132,10 +139,16 @@ void op_attention(const OpCtx& c) {
   auto fill_tile = [&](int32_t s, int64_t t0, int64_t t1, int64_t kvh, int64_t h0, int64_t h1, int accs) {
     int nq = 0;
     for (int64_t t = t0; t < t1; ++t) {
+      if (rope) rope_angles(a, theta_scale, rope_pos[t], cosv, sinv);
       for (int64_t h = h0; h < h1; ++h, ++nq) {
-        const float* src = qp + (t * H + h) * D;
+        const float* src = row_at(c.in[0], c.in_stride[0], t) + h * D;
         float* dst = qtile + nq * D;
-        for (int64_t d = 0; d < D; ++d) dst[d] = round_f16(src[d]);
+        if (rope) {
+          rope_head(a, cosv, sinv, src, dst, D);
+          for (int64_t d = 0; d < D; ++d) dst[d] = round_f16(dst[d]);
+        } else {
+          for (int64_t d = 0; d < D; ++d) dst[d] = round_f16(src[d]);
+        }
         last[nq] = kv.positions[t];
         outs[nq] = out + (t * H + h) * D;
       }
@@ -203,5 +216,8 @@ void op_attention(const OpCtx& c) {
       k.pv_reduce(sh.lanes + static_cast<size_t>(i) * L * D, outs[i], D, accs);
   });
 }
+
+void op_attention(const OpCtx& c) { attention_run(c, false); }
+void op_attention_rope(const OpCtx& c) { attention_run(c, true); }
 
 }  // namespace ember::cpu

@@ -21,6 +21,9 @@ struct OpCtx {
   void* out;
   const void* in[kMaxOpInputs];
   const TensorDesc* in_desc[kMaxOpInputs];
+  uint64_t in_stride[kMaxOpInputs];  // bytes from one row (outermost index) of each input to the
+                                     // next: row_stride_bytes (backends/op.h); only the ops that
+                                     // reads_row_stride names may see one that is not the row size
   int ith, nth;
   ThreadPool* pool;
   uint8_t* scratch;            // shared by all threads (matmul activations)
@@ -59,6 +62,43 @@ inline float rms_scale(const float* x, int64_t n, float eps) {
   return 1.0f / std::sqrt(mean + eps);
 }
 size_t norm_matmul_thread_scratch_bytes(const TensorDesc& x);
+
+// Rotary position embedding, shared by rope, kv_write_rope and attention_rope so that all
+// three compute the same floats. Pair i (0 <= i < n_rot/2) of a head turns by
+// pos * freq_scale * base^(-2i/n_rot); the angle is built by repeated multiplication in f32,
+// the way llama.cpp computes its cache, so both engines see the same angles.
+inline float rope_theta_scale(const OpAttrs& a) {
+  return std::pow(a.rope_base, -2.0f / static_cast<float>(a.rope_n_rot));
+}
+// cos and sin of every pair's angle at position pos (n_rot / 2 of each).
+inline void rope_angles(const OpAttrs& a, float theta_scale, int32_t pos, float* cosv, float* sinv) {
+  float theta = static_cast<float>(pos);
+  for (int i = 0; i < a.rope_n_rot / 2; ++i) {
+    const float th = a.rope_freq_scale * theta;
+    cosv[i] = std::cos(th);
+    sinv[i] = std::sin(th);
+    theta *= theta_scale;
+  }
+}
+// One head of D floats: x rotated into o (o != x). Normal layout pairs (2i, 2i+1); NeoX pairs
+// (i, i + n_rot/2); dimensions past n_rot are copied.
+inline void rope_head(const OpAttrs& a, const float* cosv, const float* sinv, const float* x, float* o, int64_t D) {
+  const int n_rot = a.rope_n_rot;
+  for (int i = 0; i < n_rot / 2; ++i) {
+    const int64_t i0 = a.rope_mode == RopeMode::NeoX ? i : 2 * i;
+    const int64_t i1 = a.rope_mode == RopeMode::NeoX ? i + n_rot / 2 : 2 * i + 1;
+    const float x0 = x[i0], x1 = x[i1];
+    // Fused as llama.cpp's build (-march=native) fuses them.
+    o[i0] = std::fma(x0, cosv[i], -(x1 * sinv[i]));
+    o[i1] = std::fma(x0, sinv[i], x1 * cosv[i]);
+  }
+  for (int64_t i = n_rot; i < D; ++i) o[i] = x[i];
+}
+// Row t of an input whose rows lie `stride` bytes apart.
+inline const float* row_at(const void* base, uint64_t stride, int64_t t) {
+  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(base) + stride * static_cast<uint64_t>(t));
+}
+size_t kv_write_rope_thread_scratch_bytes(const TensorDesc& x);
 Support norm_matmul_supports(const TensorDesc& w);
 
 void op_embedding(const OpCtx& c);
@@ -80,5 +120,7 @@ void op_matmul_add(const OpCtx& c);
 void op_rms_norm_mul(const OpCtx& c);
 void op_slice(const OpCtx& c);
 void op_norm_matmul(const OpCtx& c);
+void op_kv_write_rope(const OpCtx& c);
+void op_attention_rope(const OpCtx& c);
 
 }  // namespace ember::cpu

@@ -110,6 +110,99 @@ inline bool bit_equal(const std::vector<std::vector<float>>& a, const std::vecto
   return true;
 }
 
+// ---- one attention layer over a paged KV pool (merge-qkv's strided slices, fuse-rope) ----------
+
+struct AttnShape {
+  int64_t H = 4, Hkv = 2, D = 32, K = 64;  // heads, kv heads, head dim, activation width
+  int n_rot = 32;
+  RopeMode mode = RopeMode::Normal;
+  DType kv = DType::F16;
+  int64_t n_blocks = 4, block = 4;
+};
+
+// The Q, K and V projection weights (q8_0) of one layer, shared by the graphs of every step.
+struct AttnWeights {
+  const void *q, *k, *v;
+  AttnWeights(Weights& w, const AttnShape& s)
+      : q(w.make(DType::Q8_0, s.H * s.D, s.K)), k(w.make(DType::Q8_0, s.Hkv * s.D, s.K)),
+        v(w.make(DType::Q8_0, s.Hkv * s.D, s.K)) {}
+};
+
+// One step of M tokens: x [M,K] -> Q/K/V projections -> rope(q), rope(k) -> kv_write(k),
+// kv_write(v) -> attention, the output (and the roped k too when k_also_output).
+inline OpGraph attention_graph(const AttnWeights& w, const AttnShape& s, int64_t M, bool k_also_output = false) {
+  Builder b;
+  b.set_label("blk.0.attn");
+  Value x = b.input("x", DType::F32, {M, s.K});
+  Value pos = b.input("positions", DType::I32, {M});
+  Value q = b.matmul(x, b.weight("q", DType::Q8_0, {s.H * s.D, s.K}, w.q));
+  Value k = b.matmul(x, b.weight("k", DType::Q8_0, {s.Hkv * s.D, s.K}, w.k));
+  Value v = b.matmul(x, b.weight("v", DType::Q8_0, {s.Hkv * s.D, s.K}, w.v));
+  q = b.rope(b.reshape(q, {M, s.H, s.D}), pos, s.n_rot, s.mode, 10000.0f, 0.5f);
+  k = b.rope(b.reshape(k, {M, s.Hkv, s.D}), pos, s.n_rot, s.mode, 10000.0f, 0.5f);
+  Value kc = b.kv_write(k, b.kv_cache(0, 0, s.n_blocks, s.block, s.Hkv, s.D, s.kv));
+  Value vc = b.kv_write(b.reshape(v, {M, s.Hkv, s.D}), b.kv_cache(0, 1, s.n_blocks, s.block, s.Hkv, s.D, s.kv));
+  b.output(b.attention(q, kc, vc, 0.25f));
+  if (k_also_output) b.output(k);
+  auto g = b.finish();
+  EXPECT_TRUE(g.ok()) << g.message();
+  return std::move(g).value();
+}
+
+// The KV pools of one sequence whose block table is out of order, filled with f16 NaN bytes
+// so that a slot written wrongly or read before it is written shows.
+struct AttnPools {
+  std::vector<uint8_t> k, v;
+  std::vector<int32_t> table{2, 0, 3, 1};
+  explicit AttnPools(const AttnShape& s) {
+    const size_t bytes = dtype_row_bytes(s.kv, s.n_blocks * s.block * s.Hkv * s.D);
+    k.assign(bytes, 0x7e);
+    v.assign(bytes, 0x7e);
+  }
+};
+
+// Runs an attention_graph step of M tokens at positions first_pos.. on the pools; returns
+// every output's floats.
+inline std::vector<std::vector<float>> run_attention(Backend& be, const OpGraph& g, const AttnShape& s,
+                                                     AttnPools& pools, const std::vector<float>& x,
+                                                     int32_t first_pos) {
+  class Bytes final : public Buffer {
+   public:
+    explicit Bytes(std::vector<uint8_t>& d) : d_(d) {}
+    size_t size() const override { return d_.size(); }
+    void* host_ptr() override { return d_.data(); }
+
+   private:
+    std::vector<uint8_t>& d_;
+  };
+  const int64_t M = static_cast<int64_t>(x.size()) / s.K;
+  std::vector<int32_t> pos(M), seq(M, 0);
+  for (int64_t t = 0; t < M; ++t) pos[t] = first_pos + static_cast<int32_t>(t);
+  KvLayout layout;
+  layout.block_size = static_cast<int>(s.block);
+  layout.n_tokens = static_cast<int>(M);
+  layout.seq_of_token = seq.data();
+  layout.positions = pos.data();
+  layout.seq_blocks = {pools.table.data()};
+  layout.seq_n_blocks = {static_cast<int32_t>(pools.table.size())};
+  Bytes kb(pools.k), vb(pools.v);
+  std::vector<std::vector<float>> outs(g.outputs.size());
+  auto plan = be.prepare(g);
+  EXPECT_TRUE(plan.ok()) << plan.message();
+  if (!plan.ok()) return outs;
+  ExecArgs args;
+  args.inputs = {{"x", x.data()}, {"positions", pos.data()}};
+  args.kv = {&kb, &vb};
+  args.kv_layout = &layout;
+  for (size_t o = 0; o < g.outputs.size(); ++o) {
+    outs[o].resize(static_cast<size_t>(g.nodes[g.outputs[o]].out.numel()));
+    args.outputs.push_back(outs[o].data());
+  }
+  Status st = be.execute(**plan, args);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return outs;
+}
+
 inline int count_op(const OpGraph& g, OpKind op) {
   int n = 0;
   for (const Node& node : g.nodes) n += node.op == op;

@@ -2,7 +2,8 @@
 // (tests/data/graph/passes/plan_memory.*.txt); blocks are reused once dead, a view keeps its
 // source alive, outputs live to the end; verify_memory_plan accepts the plan and rejects
 // overlapping or misaligned ones; the CPU backend runs the planned graph with the same
-// results as the naive layout.
+// results as the naive layout. Where schedule order would strand a large block above a small
+// one (placed early in a freed range), the size-ordered placement reaches the minimum.
 #include "tests/graph/passes/pass_test_util.h"
 
 namespace ember::graph {
@@ -75,6 +76,34 @@ TEST(PlanMemory, BackendRunsPlannedLikeNaive) {
   auto p2 = be->prepare(planned);
   ASSERT_TRUE(p1.ok() && p2.ok());
   EXPECT_LT((*p2)->scratch_bytes(), (*p1)->scratch_bytes());
+}
+
+// In schedule order: p [2 units] dies when q [1] is made, so q goes above it; r [1] then takes
+// the bottom of p's freed range and s [2] no longer fits there: 5 units. By size: 4 units,
+// the minimum (q, r and s are outputs, live together at the end). A unit is 256 bytes.
+OpGraph stranding(Weights& w) {
+  Builder b;
+  Value big = b.input("x", DType::F32, {2, 64});
+  Value small = b.input("s", DType::F32, {1, 64});
+  Value p = b.silu(big);
+  Value q = b.matmul(p, w.add(b, "w", DType::F32, {32, 64}));
+  Value r = b.silu(small);
+  Value s = b.silu(big);
+  b.output(q);
+  b.output(r);
+  b.output(s);
+  auto g = b.finish();
+  EXPECT_TRUE(g.ok()) << g.message();
+  return std::move(g).value();
+}
+
+TEST(PlanMemory, SizeOrderAvoidsAStrandedBlock) {
+  Weights w;
+  OpGraph g = stranding(w);
+  ASSERT_TRUE(run_plan_memory(g, PassContext{}).ok());
+  ASSERT_TRUE(verify_memory_plan(g).ok()) << verify_memory_plan(g).message();
+  EXPECT_EQ(g.memory.naive_bytes, 6u * 256);
+  EXPECT_EQ(g.memory.arena_bytes, 4u * 256);
 }
 
 }  // namespace
