@@ -383,23 +383,33 @@ void build_ext_program(Device& d) {
   if (!d.subgroups && !d.fp16) return;
   const char* v = std::strstr(d.c_version.c_str(), "OpenCL C ");
   const int major = v ? std::atoi(v + 9) : 1;
-  std::string opts = std::string(major >= 3 ? "-cl-std=CL3.0" : major == 2 ? "-cl-std=CL2.0" : "-cl-std=CL1.2") +
-                     " -DWG=" + std::to_string(d.wg);
-  if (d.subgroups) opts += d.intel_subgroups ? " -DEMBER_SUBGROUPS -DEMBER_INTEL_SUBGROUPS" : " -DEMBER_SUBGROUPS";
-  if (d.fp16) opts += " -DEMBER_FP16";
-  cl_int e = CL_SUCCESS;
-  std::string log;
-  d.ext_program = build_program(d, kExtSource, opts, &e, &log);
-  if (!d.ext_program) {
+  const std::string base = std::string(major >= 3 ? "-cl-std=CL3.0" : major == 2 ? "-cl-std=CL2.0" : "-cl-std=CL1.2") +
+                           " -DWG=" + std::to_string(d.wg);
+  // Both extensions' kernels, else each alone: one rejected kind does not cost the other.
+  const std::pair<bool, bool> tries[] = {{d.subgroups, d.fp16}, {d.subgroups, false}, {false, d.fp16}};
+  for (size_t i = 0; i < 3; ++i) {
+    const auto [sg, fp16] = tries[i];
+    if ((!sg && !fp16) || (i > 0 && !(d.subgroups && d.fp16))) continue;
+    std::string opts = base;
+    if (sg) opts += d.intel_subgroups ? " -DEMBER_SUBGROUPS -DEMBER_INTEL_SUBGROUPS" : " -DEMBER_SUBGROUPS";
+    if (fp16) opts += " -DEMBER_FP16";
+    cl_int e = CL_SUCCESS;
+    std::string log;
+    d.ext_program = build_program(d, kExtSource, opts, &e, &log);
+    if (d.ext_program) {
+      d.subgroups = sg;
+      d.intel_subgroups = d.intel_subgroups && sg;
+      d.fp16 = fp16;
+      if (verbose()) std::fprintf(stderr, "opencl: built the extension kernels for %s (%s)\n", d.name.c_str(), opts.c_str());
+      return;
+    }
     std::fprintf(stderr,
-                 "opencl: the extension kernels (%s%s) did not build for %s (%s): %s; using the core kernels. "
-                 "Build options: %s; build log:\n%s\n",
-                 d.subgroups ? "subgroups " : "", d.fp16 ? "fp16" : "", d.name.c_str(), d.device_name.c_str(),
-                 cl_error_name(e), opts.c_str(), log.c_str());
-    d.subgroups = d.intel_subgroups = d.fp16 = false;
-  } else if (verbose()) {
-    std::fprintf(stderr, "opencl: built the extension kernels for %s (%s)\n", d.name.c_str(), opts.c_str());
+                 "opencl: the extension kernels (%s%s) did not build for %s (%s): %s. Build options: %s; build log:\n%s\n",
+                 sg ? "subgroups " : "", fp16 ? "fp16" : "", d.name.c_str(), d.device_name.c_str(), cl_error_name(e),
+                 opts.c_str(), log.c_str());
   }
+  std::fprintf(stderr, "opencl: %s runs the core kernels only\n", d.name.c_str());
+  d.subgroups = d.intel_subgroups = d.fp16 = false;
 }
 
 }  // namespace
