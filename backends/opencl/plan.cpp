@@ -108,7 +108,8 @@ void judge_node(const ember_graph& g, int32_t i, ember_support* s) {
       return;
     case EMBER_OP_EMBEDDING:
       if (!block_elems(in(0).dtype)) return reason(s, "embedding tables of type %s have no OpenCL kernel", dtype_str(in(0).dtype));
-      if (in(0).rank != 2 || in(0).shape[1] % block_elems(in(0).dtype)) return reason(s, "embedding needs a [V,E] table of whole blocks");
+      if (in(0).rank != 2 || in(0).shape[0] <= 0 || in(0).shape[1] % block_elems(in(0).dtype))
+        return reason(s, "embedding needs a [V,E] table of whole blocks");
       if (in(1).dtype != EMBER_DTYPE_I32) return reason(s, "embedding ids must be i32");
       return;
     case EMBER_OP_GET_ROWS:
