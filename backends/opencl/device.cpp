@@ -1,7 +1,9 @@
 // The OpenCL plugin's device side and its ember_plugin_api table: every device of every
 // platform becomes "opencl:<i>"; buffers are cl_mem, queues in-order command queues, events
-// OpenCL markers. No platform (no ICD installed) is not an error: the plugin loads with zero
-// devices and says why, which `ember devices` prints.
+// OpenCL markers (flushed, so another queue may wait on them). No platform (no ICD installed)
+// is not an error: the plugin loads with zero devices and says why, which `ember devices`
+// prints. Programs: the core kernels always; the extension kernels (matmul_ext.cl) only where
+// the device reports cl_khr_subgroups / cl_intel_subgroups / cl_khr_fp16.
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +16,25 @@ namespace {
 
 thread_local std::string g_last_error;
 std::string g_no_devices;  // why device_count is 0
-const uint32_t kDtypes[] = {EMBER_DTYPE_F32, EMBER_DTYPE_F16, EMBER_DTYPE_Q4_0, EMBER_DTYPE_Q4_1, EMBER_DTYPE_Q8_0};
+
+const WeightType kWeightTypes[] = {
+    {EMBER_DTYPE_F32, "F32", 1, 4, "f32"},        {EMBER_DTYPE_F16, "F16", 1, 2, "f16"},
+    {EMBER_DTYPE_BF16, "BF16", 1, 2, "bf16"},     {EMBER_DTYPE_Q4_0, "Q4_0", 32, 18, "q4_0"},
+    {EMBER_DTYPE_Q4_1, "Q4_1", 32, 20, "q4_1"},   {EMBER_DTYPE_Q5_0, "Q5_0", 32, 22, "q5_0"},
+    {EMBER_DTYPE_Q5_1, "Q5_1", 32, 24, "q5_1"},   {EMBER_DTYPE_Q8_0, "Q8_0", 32, 34, "q8_0"},
+    {EMBER_DTYPE_Q4_K, "Q4_K", 256, 144, "q4_k"}, {EMBER_DTYPE_Q5_K, "Q5_K", 256, 176, "q5_k"},
+    {EMBER_DTYPE_Q6_K, "Q6_K", 256, 210, "q6_k"},
+};
+
+bool has_word(const std::string& list, const char* word) {
+  const size_t n = std::strlen(word);
+  for (size_t p = list.find(word); p != std::string::npos; p = list.find(word, p + 1)) {
+    const bool start = p == 0 || list[p - 1] == ' ' || list[p - 1] == ',';
+    const bool end = p + n == list.size() || list[p + n] == ' ' || list[p + n] == ',';
+    if (start && end) return true;
+  }
+  return false;
+}
 
 std::string device_string(cl_device_id d, cl_device_info what) {
   size_t n = 0;
@@ -49,6 +69,14 @@ void discover() {
       d.device_name = device_string(id, CL_DEVICE_NAME);
       d.vendor = device_string(id, CL_DEVICE_VENDOR) + " / " + d.device_name;
       d.driver = device_string(id, CL_DRIVER_VERSION);
+      d.c_version = device_string(id, CL_DEVICE_OPENCL_C_VERSION);
+      // $EMBER_OPENCL_ASSUME_EXT (tests): extensions to act as if reported, to exercise the
+      // extension program's build (and its fallback where the compiler rejects it).
+      const char* assume = std::getenv("EMBER_OPENCL_ASSUME_EXT");
+      const std::string ext = device_string(id, CL_DEVICE_EXTENSIONS) + " " + (assume ? assume : "");
+      d.intel_subgroups = has_word(ext, "cl_intel_subgroups");
+      d.subgroups = d.intel_subgroups || has_word(ext, "cl_khr_subgroups");
+      d.fp16 = has_word(ext, "cl_khr_fp16");
       cl_ulong mem = 0;
       clGetDeviceInfo(id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, nullptr);
       d.memory = mem;
@@ -67,6 +95,7 @@ void api_shutdown(void*) {
   for (Device& d : devices()) {
     for (auto& [key, w] : d.weights) clReleaseMemObject(w.mem);
     if (d.program) clReleaseProgram(d.program);
+    if (d.ext_program) clReleaseProgram(d.ext_program);
     if (d.context) clReleaseContext(d.context);
   }
   devices().clear();
@@ -86,8 +115,8 @@ ember_status api_device_props(void*, int32_t device, ember_device_props* out) {
   out->vendor = d.vendor.c_str();
   out->memory_bytes = d.memory;
   out->host_visible = 0;
-  out->n_dtypes = sizeof kDtypes / sizeof kDtypes[0];
-  out->dtypes = kDtypes;
+  out->n_dtypes = static_cast<int32_t>(weight_dtypes().size());
+  out->dtypes = weight_dtypes().data();
   return EMBER_STATUS_OK;
 }
 
@@ -156,13 +185,28 @@ ember_status api_event_record(void*, ember_queue h, ember_event* out) {
   cl_event ev = nullptr;
   cl_int e = q ? clEnqueueMarkerWithWaitList(q->q, 0, nullptr, &ev) : CL_INVALID_COMMAND_QUEUE;
   if (e != CL_SUCCESS) return fail(EMBER_STATUS_DEVICE_ERROR, "clEnqueueMarkerWithWaitList: %s", cl_error_name(e));
+  // Another queue may wait for this event: OpenCL requires the queue holding it to be flushed
+  // first, or that wait may never end.
+  e = clFlush(q->q);
+  if (e != CL_SUCCESS) {
+    clReleaseEvent(ev);
+    return fail(EMBER_STATUS_DEVICE_ERROR, "clFlush: %s", cl_error_name(e));
+  }
   *out = reinterpret_cast<ember_event>(ev);
   return EMBER_STATUS_OK;
 }
 ember_status api_event_wait(void*, ember_queue h, ember_event ev) {
   auto* q = reinterpret_cast<Queue*>(h);
   cl_event e0 = reinterpret_cast<cl_event>(ev);
-  cl_int e = q && e0 ? clEnqueueBarrierWithWaitList(q->q, 1, &e0, nullptr) : CL_INVALID_VALUE;
+  if (!q || !e0) return fail(EMBER_STATUS_INVALID_ARGUMENT, "event_wait needs a queue and an event");
+  // An event of another device's context cannot be in this queue's wait list: the host waits.
+  cl_context ctx = nullptr;
+  cl_int e = clGetEventInfo(e0, CL_EVENT_CONTEXT, sizeof ctx, &ctx, nullptr);
+  if (e == CL_SUCCESS && ctx != devices()[q->device].context) {
+    e = clWaitForEvents(1, &e0);
+    return e == CL_SUCCESS ? EMBER_STATUS_OK : fail(EMBER_STATUS_DEVICE_ERROR, "clWaitForEvents: %s", cl_error_name(e));
+  }
+  e = clEnqueueBarrierWithWaitList(q->q, 1, &e0, nullptr);
   return e == CL_SUCCESS ? EMBER_STATUS_OK : fail(EMBER_STATUS_DEVICE_ERROR, "clEnqueueBarrierWithWaitList: %s", cl_error_name(e));
 }
 ember_status api_event_synchronize(void*, ember_event ev) {
@@ -184,9 +228,41 @@ ember_status api_compile(void*, int32_t device, const ember_graph* g, ember_plan
 }
 void api_plan_destroy(void*, ember_plan p) { destroy_plan(p); }
 
+// The "opencl_build" extra: builds `source` (OpenCL C, on its own) for `device` with the
+// options the plugin's kernels get, and releases it. Returns OK or the build's status with
+// the build log in last_error and, when log_size > 0, in log. For checking kernels by hand and
+// for the test that a failing build shows its log.
+ember_status extra_build(int32_t device, const char* source, char* log, size_t log_size) {
+  if (!valid_device(device) || !source) return fail(EMBER_STATUS_INVALID_ARGUMENT, "opencl_build: bad device or no source");
+  Device& d = devices()[device];
+  cl_int e = CL_SUCCESS;
+  std::string text;
+  cl_program p = build_program(d, source, "-cl-std=CL1.2 -DWG=" + std::to_string(d.wg), &e, &text);
+  if (log_size) std::snprintf(log, log_size, "%s", text.c_str());
+  if (p) {
+    clReleaseProgram(p);
+    return EMBER_STATUS_OK;
+  }
+  return fail(EMBER_STATUS_DEVICE_ERROR, "building the program for %s failed: %s; build log:\n%s", d.name.c_str(),
+              cl_error_name(e), text.c_str());
+}
+
+// The "opencl_features" extra: which programs are built on `device` (after its first compile):
+// bit 0 the core kernels, bit 1 the subgroup kernels, bit 2 the fp16 kernels.
+uint32_t extra_features(int32_t device) {
+  if (!valid_device(device)) return 0;
+  const Device& d = devices()[device];
+  return (d.program ? 1u : 0u) | (d.ext_program && d.subgroups ? 2u : 0u) | (d.ext_program && d.fp16 ? 4u : 0u);
+}
+
 // Extras by name. "opencl_retune": void (*)(int32_t force), see set_retune.
+// "opencl_build": ember_status (*)(int32_t device, const char* source, char* log, size_t
+// log_size), see extra_build. "opencl_features": uint32_t (*)(int32_t device), see
+// extra_features.
 void* api_get_proc_address(void*, const char* name) {
   if (name && std::strcmp(name, "opencl_retune") == 0) return reinterpret_cast<void*>(&set_retune);
+  if (name && std::strcmp(name, "opencl_build") == 0) return reinterpret_cast<void*>(&extra_build);
+  if (name && std::strcmp(name, "opencl_features") == 0) return reinterpret_cast<void*>(&extra_features);
   return nullptr;
 }
 ember_status api_execute(void*, ember_queue h, ember_plan p, const ember_exec_args* a) {
@@ -245,20 +321,106 @@ const char* cl_error_name(cl_int e) {
   return buf;
 }
 
+const WeightType* weight_type(uint32_t dtype) {
+  for (const WeightType& t : kWeightTypes)
+    if (t.dtype == dtype) return &t;
+  return nullptr;
+}
+const std::vector<uint32_t>& weight_dtypes() {
+  static const std::vector<uint32_t> v = [] {
+    std::vector<uint32_t> r;
+    for (const WeightType& t : kWeightTypes) r.push_back(t.dtype);
+    return r;
+  }();
+  return v;
+}
+
+const char* matmul_kind_name(MatmulKind k) {
+  switch (k) {
+    case MatmulKind::Group: return "group";
+    case MatmulKind::Item: return "item";
+    case MatmulKind::Subgroup: return "sg";
+    case MatmulKind::Half: return "f16h";
+  }
+  return "?";
+}
+
+cl_kernel matmul_kernel(const Device& d, const WeightType& t, const MatmulChoice& c, cl_int* err) {
+  static const char* const suffix[] = {"", "_item", "_sg", "_h"};
+  const bool ext = c.kind == MatmulKind::Subgroup || c.kind == MatmulKind::Half;
+  cl_program p = ext ? d.ext_program : d.program;
+  if (!p || (c.kind == MatmulKind::Half && t.dtype != EMBER_DTYPE_F16)) {
+    *err = CL_INVALID_KERNEL_NAME;
+    return nullptr;
+  }
+  const std::string name = std::string("matmul_") + t.kernel + suffix[static_cast<int>(c.kind)];
+  return clCreateKernel(p, name.c_str(), err);
+}
+
+cl_program build_program(Device& d, const char* source, const std::string& options, cl_int* err, std::string* log) {
+  cl_program p = clCreateProgramWithSource(d.context, 1, &source, nullptr, err);
+  if (*err != CL_SUCCESS) {
+    *log = std::string("clCreateProgramWithSource: ") + cl_error_name(*err);
+    return nullptr;
+  }
+  *err = clBuildProgram(p, 1, &d.id, options.c_str(), nullptr, nullptr);
+  if (*err == CL_SUCCESS) return p;
+  size_t n = 0;
+  clGetProgramBuildInfo(p, d.id, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
+  log->assign(n, '\0');
+  if (n) clGetProgramBuildInfo(p, d.id, CL_PROGRAM_BUILD_LOG, n, log->data(), nullptr);
+  while (!log->empty() && log->back() == '\0') log->pop_back();
+  clReleaseProgram(p);
+  return nullptr;
+}
+
+namespace {
+
+// The extension program: OpenCL C 2.0 or 3.0 where the device has it (clang-based compilers
+// declare the subgroup built-ins only from 2.0), with -DEMBER_SUBGROUPS / -DEMBER_FP16 for what
+// the device reports. Its failure is logged and costs only the extra tuner candidates.
+void build_ext_program(Device& d) {
+  if (!d.subgroups && !d.fp16) return;
+  const char* v = std::strstr(d.c_version.c_str(), "OpenCL C ");
+  const int major = v ? std::atoi(v + 9) : 1;
+  const std::string base = std::string(major >= 3 ? "-cl-std=CL3.0" : major == 2 ? "-cl-std=CL2.0" : "-cl-std=CL1.2") +
+                           " -DWG=" + std::to_string(d.wg);
+  // Both extensions' kernels, else each alone: one rejected kind does not cost the other.
+  const std::pair<bool, bool> tries[] = {{d.subgroups, d.fp16}, {d.subgroups, false}, {false, d.fp16}};
+  for (size_t i = 0; i < 3; ++i) {
+    const auto [sg, fp16] = tries[i];
+    if ((!sg && !fp16) || (i > 0 && !(d.subgroups && d.fp16))) continue;
+    std::string opts = base;
+    if (sg) opts += d.intel_subgroups ? " -DEMBER_SUBGROUPS -DEMBER_INTEL_SUBGROUPS" : " -DEMBER_SUBGROUPS";
+    if (fp16) opts += " -DEMBER_FP16";
+    cl_int e = CL_SUCCESS;
+    std::string log;
+    d.ext_program = build_program(d, kExtSource, opts, &e, &log);
+    if (d.ext_program) {
+      d.subgroups = sg;
+      d.intel_subgroups = d.intel_subgroups && sg;
+      d.fp16 = fp16;
+      if (verbose()) std::fprintf(stderr, "opencl: built the extension kernels for %s (%s)\n", d.name.c_str(), opts.c_str());
+      return;
+    }
+    std::fprintf(stderr,
+                 "opencl: the extension kernels (%s%s) did not build for %s (%s): %s. Build options: %s; build log:\n%s\n",
+                 sg ? "subgroups " : "", fp16 ? "fp16" : "", d.name.c_str(), d.device_name.c_str(), cl_error_name(e),
+                 opts.c_str(), log.c_str());
+  }
+  std::fprintf(stderr, "opencl: %s runs the core kernels only\n", d.name.c_str());
+  d.subgroups = d.intel_subgroups = d.fp16 = false;
+}
+
+}  // namespace
+
 ember_status ensure_program(Device& d) {
   if (d.program) return EMBER_STATUS_OK;
-  const char* src = kProgramSource;
-  cl_int e = CL_SUCCESS;
-  cl_program p = clCreateProgramWithSource(d.context, 1, &src, nullptr, &e);
-  if (e != CL_SUCCESS) return fail(EMBER_STATUS_DEVICE_ERROR, "clCreateProgramWithSource: %s", cl_error_name(e));
   const std::string opts = "-cl-std=CL1.2 -DWG=" + std::to_string(d.wg);
-  e = clBuildProgram(p, 1, &d.id, opts.c_str(), nullptr, nullptr);
-  if (e != CL_SUCCESS) {
-    size_t n = 0;
-    clGetProgramBuildInfo(p, d.id, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
-    std::string log(n, '\0');
-    if (n) clGetProgramBuildInfo(p, d.id, CL_PROGRAM_BUILD_LOG, n, log.data(), nullptr);
-    clReleaseProgram(p);
+  cl_int e = CL_SUCCESS;
+  std::string log;
+  cl_program p = build_program(d, kProgramSource, opts, &e, &log);
+  if (!p) {
     std::fprintf(stderr, "opencl: building the kernels for %s failed (%s); build log:\n%s\n", d.name.c_str(),
                  cl_error_name(e), log.c_str());
     return fail(EMBER_STATUS_DEVICE_ERROR, "building the OpenCL kernels for %s (%s) failed: %s; build log: %.3000s",
@@ -267,6 +429,7 @@ ember_status ensure_program(Device& d) {
   if (verbose()) std::fprintf(stderr, "opencl: built kernels for %s (%s, driver %s, WG=%zu)\n", d.name.c_str(),
                               d.device_name.c_str(), d.driver.c_str(), d.wg);
   d.program = p;
+  build_ext_program(d);
   return EMBER_STATUS_OK;
 }
 

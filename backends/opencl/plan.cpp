@@ -33,11 +33,11 @@ const char* dtype_str(uint32_t t) {
   }
   return "an unknown type";
 }
-bool weight_type(uint32_t t) {
-  return t == EMBER_DTYPE_F32 || t == EMBER_DTYPE_F16 || t == EMBER_DTYPE_Q4_0 || t == EMBER_DTYPE_Q4_1 ||
-         t == EMBER_DTYPE_Q8_0;
+// The elements of a block of a weight type (1 for float types), 0 when it has no kernels.
+int block_elems(uint32_t t) {
+  const WeightType* w = weight_type(t);
+  return w ? w->block_elems : 0;
 }
-bool quantised(uint32_t t) { return t == EMBER_DTYPE_Q4_0 || t == EMBER_DTYPE_Q4_1 || t == EMBER_DTYPE_Q8_0; }
 
 int64_t numel(const ember_tensor_desc& d) {
   int64_t n = 1;
@@ -47,14 +47,9 @@ int64_t numel(const ember_tensor_desc& d) {
 // Bytes of a tensor of the types this plugin stores (0 for others).
 uint64_t bytes_of(const ember_tensor_desc& d) {
   const int64_t n = numel(d);
-  switch (d.dtype) {
-    case EMBER_DTYPE_F32: case EMBER_DTYPE_I32: return static_cast<uint64_t>(n) * 4;
-    case EMBER_DTYPE_F16: return static_cast<uint64_t>(n) * 2;
-    case EMBER_DTYPE_Q4_0: return static_cast<uint64_t>(n / 32) * 18;
-    case EMBER_DTYPE_Q4_1: return static_cast<uint64_t>(n / 32) * 20;
-    case EMBER_DTYPE_Q8_0: return static_cast<uint64_t>(n / 32) * 34;
-  }
-  return 0;
+  if (d.dtype == EMBER_DTYPE_I32) return static_cast<uint64_t>(n) * 4;
+  const WeightType* w = weight_type(d.dtype);
+  return w ? static_cast<uint64_t>(n / w->block_elems) * w->block_bytes : 0;
 }
 
 void reason(ember_support* s, const char* fmt, const char* a = "", const char* b = "") {
@@ -77,8 +72,9 @@ void judge_node(const ember_graph& g, int32_t i, ember_support* s) {
       if (!f32 && n.out.dtype != EMBER_DTYPE_I32) return reason(s, "inputs of type %s are not supported", dtype_str(n.out.dtype));
       return;
     case EMBER_OP_WEIGHT:
-      if (!weight_type(n.out.dtype)) return reason(s, "weight type %s has no OpenCL kernels yet (F32 F16 Q4_0 Q4_1 Q8_0)", dtype_str(n.out.dtype));
-      if (quantised(n.out.dtype) && n.out.rank > 0 && n.out.shape[n.out.rank - 1] % 32) return reason(s, "quantised rows must hold whole blocks");
+      if (!block_elems(n.out.dtype)) return reason(s, "weight type %s has no OpenCL kernels", dtype_str(n.out.dtype));
+      if (n.out.rank > 0 && n.out.shape[n.out.rank - 1] % block_elems(n.out.dtype))
+        return reason(s, "rows of %s weights must hold whole blocks", dtype_str(n.out.dtype));
       if (!n.weight) return reason(s, "weight without data");
       return;
     case EMBER_OP_KV_CACHE:
@@ -89,8 +85,8 @@ void judge_node(const ember_graph& g, int32_t i, ember_support* s) {
     case EMBER_OP_MATMUL:
       if (n.n_inputs != 2 || in(0).rank != 2 || in(1).rank != 2 || in(0).dtype != EMBER_DTYPE_F32)
         return reason(s, "matmul needs x f32[M,K] and w[N,K]");
-      if (!weight_type(in(1).dtype)) return reason(s, "matmul with %s weights has no OpenCL kernel yet", dtype_str(in(1).dtype));
-      if (quantised(in(1).dtype) && in(1).shape[1] % 32) return reason(s, "K is not a multiple of the block size");
+      if (!block_elems(in(1).dtype)) return reason(s, "matmul with %s weights has no OpenCL kernel", dtype_str(in(1).dtype));
+      if (in(1).shape[1] % block_elems(in(1).dtype)) return reason(s, "K is not a multiple of the %s block size", dtype_str(in(1).dtype));
       return;
     case EMBER_OP_ADD:
     case EMBER_OP_MUL:
@@ -111,7 +107,9 @@ void judge_node(const ember_graph& g, int32_t i, ember_support* s) {
         return reason(s, "rope needs x f32[n,H,D], i32 positions and an even n_rot <= D");
       return;
     case EMBER_OP_EMBEDDING:
-      if (!weight_type(in(0).dtype)) return reason(s, "embedding tables of type %s have no OpenCL kernel yet", dtype_str(in(0).dtype));
+      if (!block_elems(in(0).dtype)) return reason(s, "embedding tables of type %s have no OpenCL kernel", dtype_str(in(0).dtype));
+      if (in(0).rank != 2 || in(0).shape[0] <= 0 || in(0).shape[1] % block_elems(in(0).dtype))
+        return reason(s, "embedding needs a [V,E] table of whole blocks");
       if (in(1).dtype != EMBER_DTYPE_I32) return reason(s, "embedding ids must be i32");
       return;
     case EMBER_OP_GET_ROWS:
@@ -293,13 +291,14 @@ ember_status compile(int device, const ember_graph& g, ember_plan* out) {
     switch (n.op) {
       case EMBER_OP_MATMUL: {
         const ember_tensor_desc& w = g.nodes[n.inputs[1]].out;
-        const MatmulChoice ch = tuned_matmul(d, w.dtype, static_cast<int>(w.shape[1]), static_cast<int>(w.shape[0]));
-        static const char* const group[] = {"matmul_f32", "matmul_f16", "matmul_q4_0", "matmul_q4_1", "matmul_q8_0"};
-        static const char* const item[] = {"matmul_f32_item", "matmul_f16_item", "matmul_q4_0_item",
-                                           "matmul_q4_1_item", "matmul_q8_0_item"};
-        const int t = w.dtype == EMBER_DTYPE_F32 ? 0 : w.dtype == EMBER_DTYPE_F16 ? 1 : w.dtype == EMBER_DTYPE_Q4_0 ? 2
-                    : w.dtype == EMBER_DTYPE_Q4_1 ? 3 : 4;
-        kname = ch.item ? item[t] : group[t];
+        MatmulChoice ch;
+        st = tuned_matmul(d, w.dtype, static_cast<int>(w.shape[1]), static_cast<int>(w.shape[0]), &ch);
+        if (st != EMBER_STATUS_OK) return bail(st);
+        cl_int e = CL_SUCCESS;
+        l.kernel = matmul_kernel(d, *weight_type(w.dtype), ch, &e);
+        if (!l.kernel)
+          return bail(fail(EMBER_STATUS_DEVICE_ERROR, "the %s matmul kernel for %s: %s", matmul_kind_name(ch.kind),
+                           dtype_str(w.dtype), cl_error_name(e)));
         l.dims = 2;
         const size_t* lp = nullptr;
         matmul_launch_size(d, ch, w.shape[0], n.out.shape[0], l.global, l.local, &lp);
@@ -341,7 +340,9 @@ ember_status compile(int device, const ember_graph& g, ember_plan* out) {
       case EMBER_OP_EMBEDDING:
         kname = "embedding";
         l.global[0] = static_cast<size_t>(numel(n.out));
-        l.args = {node_arg(n.inputs[0]), node_arg(n.inputs[1]), node_arg(i), i32(N), i32(g.nodes[n.inputs[0]].out.dtype)};
+        l.args = {node_arg(n.inputs[0]), node_arg(n.inputs[1]), node_arg(i), i32(N),
+                  i32(static_cast<int64_t>(bytes_of(g.nodes[n.inputs[0]].out) / g.nodes[n.inputs[0]].out.shape[0])),
+                  i32(g.nodes[n.inputs[0]].out.dtype)};
         break;
       case EMBER_OP_GET_ROWS:
         kname = "get_rows_f32";
@@ -381,9 +382,11 @@ ember_status compile(int device, const ember_graph& g, ember_plan* out) {
       default:
         return bail(fail(EMBER_STATUS_INTERNAL, "no OpenCL launch for %s", op_str(n.op)));
     }
-    cl_int e = CL_SUCCESS;
-    l.kernel = clCreateKernel(d.program, kname, &e);
-    if (e != CL_SUCCESS) return bail(fail(EMBER_STATUS_DEVICE_ERROR, "clCreateKernel(%s): %s", kname, cl_error_name(e)));
+    if (!l.kernel) {
+      cl_int e = CL_SUCCESS;
+      l.kernel = clCreateKernel(d.program, kname, &e);
+      if (e != CL_SUCCESS) return bail(fail(EMBER_STATUS_DEVICE_ERROR, "clCreateKernel(%s): %s", kname, cl_error_name(e)));
+    }
     p->launches.push_back(std::move(l));
   }
   if (p->kv) {
