@@ -27,6 +27,7 @@ const char* op_name(OpKind op) {
     case OpKind::RmsNormMul: return "rms_norm_mul";
     case OpKind::NormMatMul: return "norm_matmul";
     case OpKind::Slice: return "slice";
+    case OpKind::Transfer: return "transfer";
   }
   return "?";
 }

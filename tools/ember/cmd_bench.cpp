@@ -178,7 +178,8 @@ int cmd_bench(int argc, char** argv) {
   args.option("-b,--batch-size", &batch, "N", "most tokens per forward step (default 512)");
   args.option("-o,--output", &output, "md|json", "output format (default md)");
   args.option("-s,--seed", &seed, "N", "seed of the random token ids (default 1234)");
-  std::string passes_list;
+  std::string passes_list, device, split;
+  declare_placement_flags(args, &device, &split);
   args.option("--passes", &passes_list, "SPEC[/SPEC...]",
               "graph compiler variants to compare, each a --passes value as for run (\"all\", \"none\", "
               "\"-merge-qkv,...\"), separated by '/' (default: all passes on)");
@@ -197,6 +198,8 @@ int cmd_bench(int argc, char** argv) {
   if (batch < 1 || batch > 8192) return fail("bench", strfmt("-b must be between 1 and 8192 (got %lld)", (long long)batch));
   if (output != "md" && output != "json")
     return fail("bench", "-o must be 'md' or 'json' (got '" + output + "')");
+  auto placement = graph::parse_placement(device, split);
+  if (!placement.ok()) return fail("bench", placement.message());
 
   std::vector<std::pair<std::string, std::vector<std::string>>> variants;  // spec, passes switched off
   if (passes_list.empty()) {
@@ -228,9 +231,10 @@ int cmd_bench(int argc, char** argv) {
       runtime::SessionOptions so;
       so.threads = t;
       so.passes.disabled = off;
+      so.placement = *placement;
       so.n_batch = static_cast<int32_t>(batch);
       so.n_ctx = static_cast<int32_t>(std::max<int64_t>(n_prompt, 1 + n_gen));
-      auto session = runtime::Session::create(*model, so);
+      auto session = create_session(*model, so);
       if (!session.ok()) {
         progress.done();
         return fail("bench", session.message());
