@@ -1,7 +1,8 @@
 // --device and --split on the command line: `ember graph --dump` shows each node's device, the
 // transfers and one summary line per partition; `ember run` generates the same text placed as
 // on the CPU (npu-ref, always built, on a tiny f16 model whose matmuls it runs); every bad
-// policy is one error line and a non-zero exit, for run, chat, bench and graph.
+// policy is one error line and a non-zero exit, for run, chat, bench and graph (bench-serve
+// refuses the flags).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -87,6 +88,7 @@ TEST(PlacementCli, BadPoliciesAreOneErrorLine) {
   }
   expect_one_error(test::run_ember("chat -m " + model + " --device nosuch:0", "hi\n"), "unknown device 'nosuch:0'");
   expect_one_error(test::run_ember("bench -m " + model + " -p 0 -n 1 -r 1 --split layers:3-1=cpu"), "runs backwards");
+  expect_one_error(test::run_ember("bench-serve -m " + model + " -n 1 --device npu-ref:0"), "not supported by bench-serve");
 }
 
 }  // namespace
