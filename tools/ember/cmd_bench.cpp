@@ -130,24 +130,26 @@ Expected<double> run_once(runtime::Session& s, bool pp, int64_t n, std::mt19937&
   return static_cast<double>(n) / std::max(secs, 1e-9);
 }
 
-void print_markdown(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs, bool passes) {
+void print_markdown(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs, bool passes,
+                    const std::string& backend) {
   const std::string model = m.config().name.empty() ? m.config().arch : m.config().name;
   std::printf("| model | size | params | backend | threads |%s test | t/s | roofline |\n", passes ? " passes |" : "");
   std::printf("| ----- | ---: | -----: | ------- | ------: |%s ---- | --: | -------: |\n", passes ? " ------ |" : "");
   for (const TestResult& r : rs) {
     std::string roof = r.n_gen ? strfmt("%.2f GB/s", r.roofline) : strfmt("%.2f GFLOP/s", r.roofline);
     std::string pcol = passes ? " " + r.passes + " |" : "";
-    std::printf("| %s | %s | %s | CPU | %d |%s %s | %.2f ± %.2f | %s |\n", model.c_str(),
-                human_size(m.weight_bytes()).c_str(), human_params(params).c_str(), r.threads, pcol.c_str(),
+    std::printf("| %s | %s | %s | %s | %d |%s %s | %.2f ± %.2f | %s |\n", model.c_str(),
+                human_size(m.weight_bytes()).c_str(), human_params(params).c_str(), backend.c_str(), r.threads, pcol.c_str(),
                 r.test.c_str(), r.mean, r.stddev, roof.c_str());
   }
 }
 
-void print_json(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs) {
+void print_json(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs, const std::string& backend) {
   std::printf("{\n  \"model\": %s,\n  \"arch\": %s,\n  \"path\": %s,\n  \"size_bytes\": %llu,\n"
-              "  \"params\": %llu,\n  \"backend\": \"CPU\",\n  \"results\": [",
+              "  \"params\": %llu,\n  \"backend\": %s,\n  \"results\": [",
               json_str(m.config().name).c_str(), json_str(m.config().arch).c_str(),
-              json_str(m.file().path()).c_str(), (unsigned long long)m.weight_bytes(), (unsigned long long)params);
+              json_str(m.file().path()).c_str(), (unsigned long long)m.weight_bytes(), (unsigned long long)params,
+              json_str(backend).c_str());
   for (size_t i = 0; i < rs.size(); ++i) {
     const TestResult& r = rs[i];
     std::string samples;
@@ -269,10 +271,12 @@ int cmd_bench(int argc, char** argv) {
     }
   }
   progress.done();
+  // The backend column: CPU, or the placement asked for ("split layers:0-14=opencl:0,...").
+  const std::string backend = !split.empty() ? "split " + split : !device.empty() && device != "cpu" ? device : "CPU";
   if (output == "json")
-    print_json(*model, params, results);
+    print_json(*model, params, results, backend);
   else
-    print_markdown(*model, params, results, !passes_list.empty());
+    print_markdown(*model, params, results, !passes_list.empty(), backend);
   return 0;
 }
 
