@@ -95,6 +95,13 @@ class Backend {
   virtual ~Backend() = default;
   virtual const DeviceInfo& info() const = 0;
   virtual Support supports(const OpGraph& graph, int node) const = 0;
+  // supports() for every node of `graph` (what a placement pass asks once per device). A backend
+  // that judges a whole graph in one call (a plugin) answers it directly.
+  virtual std::vector<Support> supports_all(const OpGraph& graph) const {
+    std::vector<Support> out(graph.nodes.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = supports(graph, static_cast<int>(i));
+    return out;
+  }
   virtual Expected<std::unique_ptr<Buffer>> alloc(size_t bytes) = 0;
   virtual Queue& queue() = 0;
   virtual Expected<std::unique_ptr<Plan>> prepare(const OpGraph& graph) = 0;

@@ -29,6 +29,7 @@ const char* op_name(OpKind op) {
     case OpKind::Slice: return "slice";
     case OpKind::KvWriteRope: return "kv_write_rope";
     case OpKind::AttentionRope: return "attention_rope";
+    case OpKind::Transfer: return "transfer";
   }
   return "?";
 }

@@ -60,6 +60,8 @@ enum class OpKind : uint8_t {
                   //   token's slot: rope then kv_write, the rotation done while storing (attrs.rope_*)
   AttentionRope,  // (q f32[n,H,D], k cache, v cache, positions i32[n]) -> attention(rope(q), k, v):
                   //   q rotated as it is loaded (attrs.rope_*, attrs.scale)
+  // Made by the placement pass (graph/passes/place.cpp); never handed to a backend:
+  Transfer,   // (x) -> x, moved from x's device to this node's device (OpGraph::placement)
 };
 
 const char* op_name(OpKind op);
@@ -104,11 +106,21 @@ struct MemoryPlan {
   bool empty() const { return offset.empty(); }
 };
 
+// Which device runs each node, decided by the placement pass (graph/passes/place.cpp). Empty
+// when the graph was not placed: it all runs on the one backend it is given.
+struct Placement {
+  std::vector<std::string> devices;  // device names ("cpu", "opencl:0"); [0] is the fallback, the CPU
+  std::vector<int> device;           // per node: index into devices; -1 for weights and inputs,
+                                     //   which live in host memory and are read by every device
+  bool empty() const { return device.empty(); }
+};
+
 // Nodes in topological order (every input index is smaller than the node's own).
 struct OpGraph {
   std::vector<Node> nodes;
   std::vector<int> outputs;
   MemoryPlan memory;
+  Placement placement;
 };
 
 // Whether node i's result is a view of another node's memory (no storage of its own): reshape

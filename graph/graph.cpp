@@ -222,6 +222,11 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
       if (in[0]->dtype != DType::F32 && in[0]->dtype != DType::F16) return fail("copy reads f32 or f16 only");
       return d;
     }
+    case OpKind::Transfer: {
+      if (!want_inputs(1)) return fail("needs one input");
+      if (is_external(g.nodes[n.inputs[0]].op)) return fail("weights, inputs and kv caches are not transferred");
+      return *in[0];
+    }
   }
   return fail("unknown op");
 }
@@ -276,6 +281,9 @@ std::string print(const OpGraph& g) {
       default: break;
     }
     os << " : " << desc_string(n.out);
+    if (!g.placement.empty() && i < g.placement.device.size() && g.placement.device[i] >= 0 &&
+        static_cast<size_t>(g.placement.device[i]) < g.placement.devices.size())
+      os << (n.op == OpKind::Transfer ? " to " : " on ") << g.placement.devices[g.placement.device[i]];
     if (!g.memory.empty() && g.memory.offset[i] >= 0) os << " @" << g.memory.offset[i];
     if (!n.label.empty()) os << "  # " << n.label;
     os << "\n";

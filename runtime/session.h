@@ -30,6 +30,14 @@ struct SessionOptions {
   bool prefix_caching = false;  // keep full blocks for reuse by later prompts
   DType kv_type = DType::F16;   // K/V element type: F16, or Q8_0 (about half the memory)
   graph::PipelineOptions passes;  // the graph compiler's passes run on every step graph
+  // Which device runs what (--device / --split). Kind::None: the whole graph on one backend.
+  graph::PlacementPolicy placement;
+};
+
+// A device besides the CPU that a placement policy may use, by the name the policy calls it.
+struct SessionDevice {
+  std::string name;  // "opencl:0", "npu-ref:0"
+  std::unique_ptr<Backend> backend;
 };
 
 // One token of a step: which sequence it extends, whether its logits are wanted, and its
@@ -49,10 +57,20 @@ class Session {
   // opts.threads threads; the whole graph and the KV pool live on it.
   static Expected<std::unique_ptr<Session>> create(const Model& model, const SessionOptions& opts,
                                                    std::unique_ptr<Backend> backend);
+  // Placed across devices by opts.placement: a CPU backend of opts.threads threads (the
+  // fallback) and `devices`. Every step graph is placed and cut into per-device runs, each
+  // prepared once on its device (plans cached per step shape as always); a layer's KV pool
+  // lives on the device that runs its kv_write and attention. With Kind::None (or a
+  // placement that leaves everything on the CPU) this is exactly create(model, opts).
+  static Expected<std::unique_ptr<Session>> create(const Model& model, const SessionOptions& opts,
+                                                   std::vector<SessionDevice> devices);
 
   const Model& model() const { return model_; }
   const SessionOptions& options() const { return opts_; }
   Backend& backend() { return *backend_; }
+  // The devices steps run on ([0] is backend()) and, per layer, the one holding its KV pool.
+  const std::vector<std::string>& device_names() const { return device_names_; }
+  const std::vector<int>& kv_devices() const { return kv_device_; }
   KvPool& kv() { return *kv_; }
   BlockManager& blocks() { return *blocks_; }
   const BlockManager& blocks() const { return *blocks_; }
@@ -75,16 +93,37 @@ class Session {
 
  private:
   Session(const Model& m, const SessionOptions& o) : model_(m), opts_(o) {}
-  Expected<Plan*> plan_for(int64_t n_tokens, int64_t n_outputs);
+  static Expected<std::unique_ptr<Session>> create_on(const Model& model, const SessionOptions& opts,
+                                                      std::unique_ptr<Backend> backend,
+                                                      std::vector<SessionDevice> devices);
 
+  // One per-device run of a placed step graph, with its execution arguments bound once:
+  // values crossing runs go through `staging` (host memory), the logits to the caller.
+  struct PartPlan {
+    int device = 0;
+    std::unique_ptr<Plan> plan;
+    ExecArgs args;        // inputs[0..2] are tokens, positions, out_rows (set each step)
+    int logits_slot = -1; // args.outputs entry that receives the logits
+  };
   struct CachedPlan {
     int64_t n_tokens, n_outputs;
-    std::unique_ptr<Plan> plan;
+    std::unique_ptr<Plan> plan;    // unplaced: the whole graph on backend_
+    std::vector<PartPlan> parts;   // placed: the runs in order
+    std::vector<std::vector<float>> staging;
   };
+  Expected<CachedPlan*> cached_plan(int64_t n_tokens, int64_t n_outputs);
+  Expected<OpGraph> compile(int64_t n_tokens, int64_t n_outputs);
+  Status run_parts(CachedPlan& cp, std::vector<float>* logits);
 
   const Model& model_;
   SessionOptions opts_;
   std::unique_ptr<Backend> backend_;
+  std::vector<std::unique_ptr<Backend>> extra_;  // placement's other devices, device_names_[1..]
+  std::vector<std::string> device_names_;
+  std::vector<Backend*> devices_;                // [0] = backend_
+  std::vector<int> kv_device_;                   // per layer (empty: all on backend_)
+  int32_t kv_blocks_ = 0;                        // (the pool's size while it is being placed)
+  std::vector<std::vector<Buffer*>> kv_of_device_;  // per device: the kv buffers it holds, others null
   std::unique_ptr<KvPool> kv_;
   std::unique_ptr<BlockManager> blocks_;
   std::list<CachedPlan> plans_;  // most recently used first

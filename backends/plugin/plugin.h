@@ -10,9 +10,9 @@
 // record with the reason and nothing else: the rest keep working. The adapter turns every
 // plugin failure into a Status carrying the plugin's own message.
 //
-// For placement across devices (a graph pass, planned): a pass asks each device
-// `supports_all(graph)` once, cuts the graph into per-device subgraphs whose cross-device
-// values are Input nodes, and hands each subgraph to that device's prepare()/execute() —
+// Placement across devices (graph/passes/place.cpp) asks each device `supports_all(graph)`
+// once; the runtime cuts the placed graph into per-device subgraphs whose cross-device values
+// are Input nodes (graph/partition.h) and hands each to that device's prepare()/execute() —
 // exactly what a plugin's compile/execute receives, so no other entry is needed.
 #pragma once
 
@@ -45,8 +45,7 @@ class LoadedPlugin;
 // A plugin device as a Backend, plus what only plugins have.
 class PluginBackend : public Backend {
  public:
-  // supports() for every node of `g` in one call into the plugin (a placement pass's query).
-  virtual std::vector<Support> supports_all(const OpGraph& g) const = 0;
+  // supports_all() (backend.h) goes to the plugin in one call.
   // The plugin's get_proc_address(name); nullptr when it has no such extra.
   virtual void* proc(const char* name) const = 0;
   virtual const std::string& plugin_name() const = 0;

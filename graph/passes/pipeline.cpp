@@ -1,5 +1,7 @@
 // The pipeline, in the order the passes run. Read top to bottom:
 //   1. device-independent clean-up: dce (nothing unread), cse (nothing computed twice);
+//   1b. placement (only with a policy: --device/--split): each node on a device, transfers
+//      between devices; every later pass asks the node's own device what it runs;
 //   2. merges that make fewer, wider matmuls (they must see plain matmuls, so they run
 //      before the fusions that absorb an add into a matmul);
 //   3. fusions, each only where the backend says it runs the fused op (the rewrites drop
@@ -21,6 +23,7 @@ const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {"dce", "every node is an output, a kv_write (kv_write_rope) or read by a live node", run_dce},
       {"cse", "no two nodes compute the same value", run_cse},
+      {"place", "every node has a device that runs it; values cross devices only through transfers", run_place},
       {"merge-qkv", "no three plain matmuls read one activation (Q/K/V are one matmul_cat)", run_merge_qkv},
       {"merge-gate-up", "no gate/up matmul pair feeding a silu_mul (one matmul_cat, halves read in place)",
        run_merge_gate_up},
@@ -79,12 +82,20 @@ Status run_pipeline(OpGraph& g, const PassContext& ctx, const PipelineOptions& o
   const bool verify_each = opts.verify || env_verify;
   for (const std::string& name : opts.disabled)
     if (!is_pass_name(name)) return Error("unknown pass '%s'", name.c_str());
+  // Once the graph is placed, support questions go to each node's own device.
+  PassContext cur = ctx;
+  std::unique_ptr<Backend> placed;
   for (const Pass& p : pipeline()) {
     if (std::find(opts.disabled.begin(), opts.disabled.end(), p.name) != opts.disabled.end()) continue;
-    Status s = p.run(g, ctx);
+    if (!g.placement.empty() && !placed) {
+      placed = make_placed_support(ctx);
+      cur.backend = placed.get();
+    }
+    Status s = p.run(g, cur);
     if (!s.ok()) return s.with_context(std::string("pass ") + p.name);
     if (verify_each) {
       if (Status v = verify(g); !v.ok()) return v.with_context(std::string("after pass ") + p.name);
+      if (Status v = verify_placement(g); !v.ok()) return v.with_context(std::string("after pass ") + p.name);
       if (Status v = verify_memory_plan(g); !v.ok()) return v.with_context(std::string("after pass ") + p.name);
     }
     if (opts.after_pass) opts.after_pass(p, g);

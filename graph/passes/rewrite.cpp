@@ -25,6 +25,14 @@ bool backend_runs(const Backend* backend, OpGraph& g, const Node& n) {
   return ok;
 }
 
+int inherited_device(const OpGraph& g, const Node& n) {
+  if (g.placement.devices.empty()) return -1;
+  for (int in : n.inputs)
+    if (!is_external(g.nodes[in].op) && static_cast<size_t>(in) < g.placement.device.size())
+      return g.placement.device[in];
+  return -1;
+}
+
 int Rewriter::copy(int old) {
   Node n = old_.nodes[old];
   for (int& in : n.inputs) {
@@ -34,6 +42,7 @@ int Rewriter::copy(int old) {
     in = map_[in];
   }
   if (!error_.ok()) return -1;
+  if (!old_.placement.empty()) g_.placement.device.push_back(old_.placement.device[old]);
   g_.nodes.push_back(std::move(n));
   map_[old] = static_cast<int>(g_.nodes.size() - 1);
   return map_[old];
@@ -47,12 +56,17 @@ int Rewriter::append(Node n) {
     return -1;
   }
   n.out = *d;
+  if (!old_.placement.empty()) {
+    g_.placement.devices = old_.placement.devices;  // (so inherited_device sees a placed graph)
+    g_.placement.device.push_back(inherited_device(g_, n));
+  }
   g_.nodes.push_back(std::move(n));
   return static_cast<int>(g_.nodes.size() - 1);
 }
 
 Expected<OpGraph> Rewriter::finish() {
   if (!error_.ok()) return error_;
+  g_.placement.devices = old_.placement.devices;
   g_.outputs.clear();
   for (int o : old_.outputs) {
     if (map_[o] < 0) return Error("rewrite: output node %d was dropped", o);

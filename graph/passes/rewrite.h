@@ -18,6 +18,14 @@ std::vector<int> count_uses(const OpGraph& g);
 // for the query and removing it again, so g is unchanged afterwards. False without a backend.
 bool backend_runs(const Backend* backend, OpGraph& g, const Node& n);
 
+// The device a node new to a placed graph runs on: that of its first input that is not a
+// weight, input or kv cache (a fused node replaces nodes of one device, and an input that
+// crossed devices did so through a transfer placed on the reader's device); -1 when the
+// graph is not placed or every input is a host value (the device is then unknown, and a
+// placed graph's support question for such a node is answered no).
+int inherited_device(const OpGraph& g, const Node& n);
+
+// Rebuilds keep the placement: a copied node keeps its device, an appended node inherits one.
 class Rewriter {
  public:
   explicit Rewriter(const OpGraph& old) : old_(old), map_(old.nodes.size(), -1) {}

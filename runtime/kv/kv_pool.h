@@ -18,6 +18,10 @@ class KvPool {
  public:
   static Expected<std::unique_ptr<KvPool>> create(Backend& backend, const graph::ModelConfig& cfg,
                                                   int32_t block_size, int32_t n_blocks, DType dtype = DType::F16);
+  // The same with each layer's pools on its own device: layer_backends[l] for layer l (placement).
+  static Expected<std::unique_ptr<KvPool>> create(const std::vector<Backend*>& layer_backends,
+                                                  const graph::ModelConfig& cfg, int32_t block_size,
+                                                  int32_t n_blocks, DType dtype = DType::F16);
   DType dtype() const { return dtype_; }
 
   int32_t block_size() const { return block_size_; }
@@ -27,8 +31,9 @@ class KvPool {
   // [2*layer + which] -> the pool buffer (which: 0 = K, 1 = V).
   const std::vector<Buffer*>& buffers() const { return raw_; }
 
-  // Copies block src into block dst in every layer's K and V pool.
-  Status copy_block(Queue& q, int32_t src, int32_t dst);
+  // Copies block src into block dst in every layer's K and V pool, through each pool's own
+  // device's queue when its memory is not host-visible.
+  Status copy_block(int32_t src, int32_t dst);
 
  private:
   int32_t block_size_ = 16;
@@ -38,6 +43,7 @@ class KvPool {
   uint64_t block_bytes_ = 0;
   std::vector<std::unique_ptr<Buffer>> buffers_;
   std::vector<Buffer*> raw_;
+  std::vector<Backend*> owner_;  // per buffer: the device it lives on
   std::vector<uint8_t> staging_;  // for devices whose buffers are not host-visible
 };
 

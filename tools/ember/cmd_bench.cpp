@@ -140,24 +140,26 @@ Expected<double> run_once(runtime::Session& s, bool pp, int64_t n, int64_t depth
   return static_cast<double>(n) / std::max(secs, 1e-9);
 }
 
-void print_markdown(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs, bool passes) {
+void print_markdown(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs, bool passes,
+                    const std::string& backend) {
   const std::string model = m.config().name.empty() ? m.config().arch : m.config().name;
   std::printf("| model | size | params | backend | threads |%s test | t/s | roofline |\n", passes ? " passes |" : "");
   std::printf("| ----- | ---: | -----: | ------- | ------: |%s ---- | --: | -------: |\n", passes ? " ------ |" : "");
   for (const TestResult& r : rs) {
     std::string roof = r.n_gen ? strfmt("%.2f GB/s", r.roofline) : strfmt("%.2f GFLOP/s", r.roofline);
     std::string pcol = passes ? " " + r.passes + " |" : "";
-    std::printf("| %s | %s | %s | CPU | %d |%s %s | %.2f ± %.2f | %s |\n", model.c_str(),
-                human_size(m.weight_bytes()).c_str(), human_params(params).c_str(), r.threads, pcol.c_str(),
+    std::printf("| %s | %s | %s | %s | %d |%s %s | %.2f ± %.2f | %s |\n", model.c_str(),
+                human_size(m.weight_bytes()).c_str(), human_params(params).c_str(), backend.c_str(), r.threads, pcol.c_str(),
                 r.test.c_str(), r.mean, r.stddev, roof.c_str());
   }
 }
 
-void print_json(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs) {
+void print_json(const runtime::Model& m, uint64_t params, const std::vector<TestResult>& rs, const std::string& backend) {
   std::printf("{\n  \"model\": %s,\n  \"arch\": %s,\n  \"path\": %s,\n  \"size_bytes\": %llu,\n"
-              "  \"params\": %llu,\n  \"backend\": \"CPU\",\n  \"results\": [",
+              "  \"params\": %llu,\n  \"backend\": %s,\n  \"results\": [",
               json_str(m.config().name).c_str(), json_str(m.config().arch).c_str(),
-              json_str(m.file().path()).c_str(), (unsigned long long)m.weight_bytes(), (unsigned long long)params);
+              json_str(m.file().path()).c_str(), (unsigned long long)m.weight_bytes(), (unsigned long long)params,
+              json_str(backend).c_str());
   for (size_t i = 0; i < rs.size(); ++i) {
     const TestResult& r = rs[i];
     std::string samples;
@@ -189,7 +191,8 @@ int cmd_bench(int argc, char** argv) {
   args.option("-b,--batch-size", &batch, "N", "most tokens per forward step (default 512)");
   args.option("-o,--output", &output, "md|json", "output format (default md)");
   args.option("-s,--seed", &seed, "N", "seed of the random token ids (default 1234)");
-  std::string passes_list;
+  std::string passes_list, device, split;
+  declare_placement_flags(args, &device, &split);
   args.option("--passes", &passes_list, "SPEC[/SPEC...]",
               "graph compiler variants to compare, each a --passes value as for run (\"all\", \"none\", "
               "\"-merge-qkv,...\"), separated by '/' (default: all passes on)");
@@ -210,6 +213,8 @@ int cmd_bench(int argc, char** argv) {
   if (batch < 1 || batch > 8192) return fail("bench", strfmt("-b must be between 1 and 8192 (got %lld)", (long long)batch));
   if (output != "md" && output != "json")
     return fail("bench", "-o must be 'md' or 'json' (got '" + output + "')");
+  auto placement = graph::parse_placement(device, split);
+  if (!placement.ok()) return fail("bench", placement.message());
 
   std::vector<std::pair<std::string, std::vector<std::string>>> variants;  // spec, passes switched off
   if (passes_list.empty()) {
@@ -241,9 +246,10 @@ int cmd_bench(int argc, char** argv) {
       runtime::SessionOptions so;
       so.threads = t;
       so.passes.disabled = off;
+      so.placement = *placement;
       so.n_batch = static_cast<int32_t>(batch);
       so.n_ctx = static_cast<int32_t>(depth + std::max<int64_t>(n_prompt, 1 + n_gen));
-      auto session = runtime::Session::create(*model, so);
+      auto session = create_session(*model, so);
       if (!session.ok()) {
         progress.done();
         return fail("bench", session.message());
@@ -280,10 +286,12 @@ int cmd_bench(int argc, char** argv) {
     }
   }
   progress.done();
+  // The backend column: CPU, or the placement asked for ("split layers:0-14=opencl:0,...").
+  const std::string backend = !split.empty() ? "split " + split : !device.empty() && device != "cpu" ? device : "CPU";
   if (output == "json")
-    print_json(*model, params, results);
+    print_json(*model, params, results, backend);
   else
-    print_markdown(*model, params, results, !passes_list.empty());
+    print_markdown(*model, params, results, !passes_list.empty(), backend);
   return 0;
 }
 

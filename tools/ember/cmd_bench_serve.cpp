@@ -92,6 +92,8 @@ int cmd_bench_serve(int argc, char** argv) {
 
   runtime::EngineOptions eo;
   if (Status s = mf.to_options(&eo.session); !s.ok()) return fail("bench-serve", s.message());
+  if (eo.session.placement.kind != graph::PlacementPolicy::Kind::None)
+    return fail("bench-serve", "--device and --split are not supported by bench-serve yet (the engine runs on the CPU)");
   if (requests < 1 || requests > 100000) return fail("bench-serve", "-n must be between 1 and 100000");
   if (parallel < 1 || parallel > 4096) return fail("bench-serve", "--parallel must be between 1 and 4096");
   if (rate < 0 || !std::isfinite(rate)) return fail("bench-serve", "--rate must be a non-negative number");

@@ -35,7 +35,7 @@ int cmd_chat(int argc, char** argv) {
   const tokenizer::Tokenizer& tok = model->tokenizer();
   auto tmpl = tokenizer::ChatTemplate::from_template(tok.chat_template());
   if (!tmpl.ok()) return fail("chat", tmpl.message());
-  auto session = runtime::Session::create(*model, so);
+  auto session = create_session(*model, so);
   if (!session.ok()) return fail("chat", session.message());
   runtime::Session& s = **session;
 

@@ -4,6 +4,7 @@
 
 #include "graph/graph.h"
 #include "graph/models/llama.h"
+#include "graph/partition.h"
 #include "graph/passes/pipeline.h"
 #include "tools/ember/commands.h"
 #include "tools/ember/common.h"
@@ -11,7 +12,7 @@
 namespace ember::cli {
 
 int cmd_graph(int argc, char** argv) {
-  std::string path, passes, dump_after;
+  std::string path, passes, dump_after, device, split;
   bool dump = false;
   int64_t tokens = 1, outputs = 1, ctx = 256, block = 16;
   Args args("graph", "Builds a model's forward pass for one step, runs the graph compiler's passes and "
@@ -25,6 +26,7 @@ int cmd_graph(int argc, char** argv) {
   args.option("--passes", &passes, "LIST",
               "passes to switch off: -NAME[,-NAME...], or none (default: all on)");
   args.option("--dump-after", &dump_after, "PASS", "print the graph as PASS left it ('build': before any pass)");
+  declare_placement_flags(args, &device, &split);
   int code = 0;
   if (!args.parse(argc, argv, &code)) return code;
   if (tokens < 1 || outputs < 1 || outputs > tokens)
@@ -32,6 +34,8 @@ int cmd_graph(int argc, char** argv) {
   if (ctx < 1 || block < 1 || block > 1024) return fail("graph", "bad -c or --kv-block");
   auto off = graph::parse_pass_list(passes);
   if (!off.ok()) return fail("graph", off.message());
+  auto placement = graph::parse_placement(device, split);
+  if (!placement.ok()) return fail("graph", placement.message());
   if (!dump_after.empty() && dump_after != "build") {
     if (!graph::is_pass_name(dump_after)) {
       std::string known;
@@ -63,6 +67,15 @@ int cmd_graph(int argc, char** argv) {
   if (!backend.ok()) return fail("graph", backend.message());
   graph::PassContext pctx;
   pctx.backend = backend->get();
+  auto devices = open_devices(*placement);
+  if (!devices.ok()) return fail("graph", devices.message());
+  if (placement->kind != graph::PlacementPolicy::Kind::None) {
+    for (const std::string& o : *off)
+      if (o == "place") return fail("graph", "--device/--split need the place pass, which --passes switched off");
+    pctx.placement = *placement;
+    pctx.devices.push_back({"cpu", backend->get()});
+    for (const runtime::SessionDevice& d : *devices) pctx.devices.push_back({d.name, d.backend.get()});
+  }
   graph::PipelineOptions popts;
   popts.disabled = *off;
   popts.verify = true;
@@ -83,6 +96,29 @@ int cmd_graph(int argc, char** argv) {
     uint64_t at = 0;
     if (!is_external(g->nodes[i].op) && !is_view(*g, static_cast<int>(i), &of, &at))
       naive += (g->nodes[i].out.bytes() + 63) / 64 * 64;
+  }
+  if (placement->kind != graph::PlacementPolicy::Kind::None) {
+    if (g->placement.empty()) {
+      std::printf("# placement: every node on cpu (the devices named decline the rest or would not gain)\n");
+    } else {
+      auto parts = graph::partition_graph(*g, !g->memory.empty(), g->memory.alignment);
+      if (!parts.ok()) return fail("graph", parts.message());
+      int transfers = 0;
+      uint64_t moved = 0;
+      for (const Node& n : g->nodes)
+        if (n.op == OpKind::Transfer) ++transfers, moved += n.out.bytes();
+      std::printf("# placement: %zu partitions, %d transfers (%llu bytes) between devices\n", parts->size(),
+                  transfers, (unsigned long long)moved);
+      for (size_t k = 0; k < parts->size(); ++k) {
+        const graph::Partition& p = (*parts)[k];
+        uint64_t in_bytes = 0;
+        for (int v : p.reads) in_bytes += g->nodes[v].out.bytes();
+        std::printf("# partition %zu: %s, nodes %%%d..%%%d (%d nodes), reads %zu values (%llu bytes) from earlier "
+                    "partitions, yields %zu, activation peak %llu bytes\n",
+                    k, g->placement.devices[p.device].c_str(), p.first, p.last, p.n_nodes, p.reads.size(),
+                    (unsigned long long)in_bytes, p.yields.size(), (unsigned long long)p.graph.memory.arena_bytes);
+      }
+    }
   }
   if (g->memory.empty()) {
     std::printf("# activation memory: not planned (plan-memory is off); naive sum %llu bytes (%.2f MiB)\n",

@@ -51,7 +51,7 @@ int cmd_run(int argc, char** argv) {
   std::vector<int32_t> ids = tok.encode(text, eo);
   if (ids.empty()) return fail("run", "the prompt encodes to no tokens");
 
-  auto session = runtime::Session::create(*model, so);
+  auto session = create_session(*model, so);
   if (!session.ok()) return fail("run", session.message());
 
   tokenizer::StreamDecoder dec(tok);

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "backends/plugin/plugin.h"
+
 namespace ember::cli {
 
 void ModelFlags::declare(Args& a) {
@@ -17,6 +19,43 @@ void ModelFlags::declare(Args& a) {
   a.option("--kv-type", &kv_type, "f16|q8_0", "KV cache element type (default f16; q8_0 takes about half)");
   a.option("--passes", &passes, "LIST",
            "graph compiler passes: -NAME switches one off, none switches all off (default: all on)");
+  declare_placement_flags(a, &device, &split);
+}
+
+void declare_placement_flags(Args& a, std::string* device, std::string* split) {
+  a.option("--device", device, "DEV",
+           "where the graph runs: cpu (default), a device of 'ember devices' (opencl:0, npu-ref:0; the "
+           "CPU takes what it declines), or auto (by capability and a cost estimate)");
+  a.option("--split", split, "layers:R=DEV,...",
+           "layer ranges per device, e.g. layers:0-14=opencl:0,15-29=cpu (layers in no range: cpu)");
+}
+
+Expected<std::vector<runtime::SessionDevice>> open_devices(const graph::PlacementPolicy& policy) {
+  if (policy.kind == graph::PlacementPolicy::Kind::None) return std::vector<runtime::SessionDevice>{};
+  plugin::Registry reg;
+  reg.load_default();
+  std::vector<std::string> want = policy.named_devices();
+  std::string present = "cpu";
+  for (const plugin::PluginRecord& p : reg.plugins())
+    for (const plugin::PluginDevice& d : p.devices) {
+      present += ", " + d.info.name;
+      if (policy.kind == graph::PlacementPolicy::Kind::Auto) want.push_back(d.info.name);
+    }
+  std::vector<runtime::SessionDevice> devices;
+  for (const std::string& name : want) {
+    auto be = reg.open(name);
+    if (!be.ok())
+      return Error("unknown device '%s' (present: %s; see 'ember devices')", name.c_str(), present.c_str());
+    devices.push_back({name, std::move(be).value()});
+  }
+  return devices;
+}
+
+Expected<std::unique_ptr<runtime::Session>> create_session(const runtime::Model& model,
+                                                           const runtime::SessionOptions& so) {
+  if (so.placement.kind == graph::PlacementPolicy::Kind::None) return runtime::Session::create(model, so);
+  EMBER_ASSIGN_OR_RETURN(std::vector<runtime::SessionDevice> devices, open_devices(so.placement));
+  return runtime::Session::create(model, so, std::move(devices));
 }
 
 Status ModelFlags::to_options(runtime::SessionOptions* o) const {
@@ -29,6 +68,7 @@ Status ModelFlags::to_options(runtime::SessionOptions* o) const {
   if (block_size < 1 || block_size > 1024)
     return Error("--kv-block must be between 1 and 1024 (got %lld)", (long long)block_size);
   EMBER_ASSIGN_OR_RETURN(o->passes.disabled, graph::parse_pass_list(passes));
+  EMBER_ASSIGN_OR_RETURN(o->placement, graph::parse_placement(device, split));
   o->threads = static_cast<int>(t);
   o->n_ctx = static_cast<int32_t>(ctx);
   o->n_batch = static_cast<int32_t>(batch);

@@ -20,10 +20,25 @@ struct ModelFlags {
   int64_t block_size = 16;
   std::string kv_type = "f16";
   std::string passes;  // --passes: graph compiler passes to switch off ("-merge-qkv,..." or "none")
+  std::string device, split;  // --device, --split: placement across devices
   void declare(Args& a);
   // Fills session options, checking ranges; the message names the flag.
   Status to_options(runtime::SessionOptions* o) const;
 };
+
+// --device and --split (declared by ModelFlags; bench and graph declare them with this).
+void declare_placement_flags(Args& a, std::string* device, std::string* split);
+
+// The devices a policy needs, opened from the plugins found (<exe>/../plugins,
+// $EMBER_PLUGIN_PATH; auto: every device found). An unknown device is one error naming the
+// devices present.
+Expected<std::vector<runtime::SessionDevice>> open_devices(const graph::PlacementPolicy& policy);
+
+// A Session for `model` with the devices so.placement needs opened from the plugins found
+// (<exe>/../plugins, $EMBER_PLUGIN_PATH; auto: every device found). An unknown device is one
+// error naming the devices present.
+Expected<std::unique_ptr<runtime::Session>> create_session(const runtime::Model& model,
+                                                           const runtime::SessionOptions& so);
 
 struct SamplingFlags {
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, freq = 0, presence = 0;
