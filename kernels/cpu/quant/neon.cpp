@@ -21,7 +21,10 @@ inline int32x4_t dot_step_plain(int32x4_t acc, int8x16_t a, int8x16_t b) {
 float vec_dot_q4_0_q8_0_neon(int64_t n, const void* w, const void* a) { return neon_q4_0_q8_0<dot_step_plain>(n, w, a); }
 float vec_dot_q4_1_q8_1_neon(int64_t n, const void* w, const void* a) { return neon_q4_1_q8_1<dot_step_plain>(n, w, a); }
 float vec_dot_q8_0_q8_0_neon(int64_t n, const void* w, const void* a) { return neon_q8_0_q8_0<dot_step_plain>(n, w, a); }
+float vec_dot_q5_0_q8_0_neon(int64_t n, const void* w, const void* a) { return neon_q5_0_q8_0<dot_step_plain>(n, w, a); }
+float vec_dot_q5_1_q8_1_neon(int64_t n, const void* w, const void* a) { return neon_q5_1_q8_1<dot_step_plain>(n, w, a); }
 float vec_dot_q4_K_q8_K_neon(int64_t n, const void* w, const void* a) { return neon_q4_K_q8_K<dot_step_plain>(n, w, a); }
+float vec_dot_q5_K_q8_K_neon(int64_t n, const void* w, const void* a) { return neon_q5_K_q8_K<dot_step_plain>(n, w, a); }
 float vec_dot_q6_K_q8_K_neon(int64_t n, const void* w, const void* a) { return neon_q6_K_q8_K<dot_step_plain>(n, w, a); }
 
 // Floats: four accumulators of four lanes over 16 elements, fused multiply-adds, scalar tail.

@@ -112,6 +112,60 @@ float neon_q8_0_q8_0(int64_t n, const void* w, const void* a) {
   return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
+// q5_0 / q5_1: the fifth bit of element j is bit j of the little-endian qh; bytes 0-1 of qh
+// cover elements 0..15 (the low nibbles), bytes 2-3 elements 16..31 (the high nibbles).
+inline void q5_split(const uint8_t* qs, const uint8_t* qh, uint8x16_t* lo, uint8x16_t* hi) {
+  static const uint8_t kBits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t bits = vld1q_u8(kBits), b4 = vdupq_n_u8(0x10);
+  const uint8x16_t h01 = vtstq_u8(vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1])), bits);
+  const uint8x16_t h23 = vtstq_u8(vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3])), bits);
+  const uint8x16_t q = vld1q_u8(qs);
+  *lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), vandq_u8(h01, b4));
+  *hi = vorrq_u8(vshrq_n_u8(q, 4), vandq_u8(h23, b4));
+}
+
+template <DotStep Dot>
+inline float32x4_t q5_0_block(const BlockQ5_0& x, const BlockQ8_0& y, float32x4_t acc) {
+  uint8x16_t lo, hi;
+  q5_split(x.qs, x.qh, &lo, &hi);
+  const int8x16_t l = vsubq_s8(vreinterpretq_s8_u8(lo), vdupq_n_s8(16));
+  const int8x16_t h = vsubq_s8(vreinterpretq_s8_u8(hi), vdupq_n_s8(16));
+  const int32x4_t s = Dot(Dot(vdupq_n_s32(0), l, vld1q_s8(y.qs)), h, vld1q_s8(y.qs + 16));
+  return vfmaq_n_f32(acc, vcvtq_f32_s32(s), neon_h2f(x.d) * neon_h2f(y.d));
+}
+
+template <DotStep Dot>
+float neon_q5_0_q8_0(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const int64_t nb = n / kQK;
+  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+  int64_t i = 0;
+  for (; i + 1 < nb; i += 2) {
+    acc0 = q5_0_block<Dot>(x[i], y[i], acc0);
+    acc1 = q5_0_block<Dot>(x[i + 1], y[i + 1], acc1);
+  }
+  if (i < nb) acc0 = q5_0_block<Dot>(x[i], y[i], acc0);
+  return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+template <DotStep Dot>
+float neon_q5_1_q8_1(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_1*>(w);
+  const auto* y = static_cast<const BlockQ8_1*>(a);
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  float mins = 0.0f;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    uint8x16_t lo, hi;
+    q5_split(x[i].qs, x[i].qh, &lo, &hi);
+    const int32x4_t s = Dot(Dot(vdupq_n_s32(0), vreinterpretq_s8_u8(lo), vld1q_s8(y[i].qs)), vreinterpretq_s8_u8(hi),
+                            vld1q_s8(y[i].qs + 16));
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), neon_h2f(x[i].d) * neon_h2f(y[i].d));
+    mins += neon_h2f(x[i].m) * neon_h2f(y[i].s);
+  }
+  return vaddvq_f32(acc) + mins;
+}
+
 // The K-quants: exact integer sums per super-block, then the scalar kernels' float expression.
 template <DotStep Dot>
 float neon_q4_K_q8_K(int64_t n, const void* w, const void* a) {
@@ -129,6 +183,39 @@ float neon_q4_K_q8_K(int64_t n, const void* w, const void* a) {
                                vreinterpretq_s8_u8(vandq_u8(q1, m4)), vld1q_s8(q8 + 16));
       const int32x4_t hi = Dot(Dot(vdupq_n_s32(0), vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vld1q_s8(q8 + 32)),
                                vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), vld1q_s8(q8 + 48));
+      int sc0, m0, sc1, m1;
+      neon_k_scale_min(x[i].scales, 2 * c, &sc0, &m0);
+      neon_k_scale_min(x[i].scales, 2 * c + 1, &sc1, &m1);
+      isum += sc0 * vaddvq_s32(lo) + sc1 * vaddvq_s32(hi);
+      msum += m0 * (y[i].bsums[4 * c] + y[i].bsums[4 * c + 1]) + m1 * (y[i].bsums[4 * c + 2] + y[i].bsums[4 * c + 3]);
+    }
+    const float d = neon_h2f(x[i].d) * y[i].d;
+    const float dmin = neon_h2f(x[i].dmin) * y[i].d;
+    acc += d * static_cast<float>(isum) - dmin * static_cast<float>(msum);
+  }
+  return acc;
+}
+
+template <DotStep Dot>
+float neon_q5_K_q8_K(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const uint8x16_t m4 = vdupq_n_u8(0x0f), b4 = vdupq_n_u8(0x10);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int isum = 0, msum = 0;
+    const uint8_t* q = x[i].qs;
+    const int8_t* q8 = y[i].qs;
+    const uint8x16_t h0 = vld1q_u8(x[i].qh), h1 = vld1q_u8(x[i].qh + 16);
+    for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
+      const uint8x16_t q0 = vld1q_u8(q), q1 = vld1q_u8(q + 16);
+      const uint8x16_t bl = vdupq_n_u8(static_cast<uint8_t>(1u << (2 * c))), bh = vdupq_n_u8(static_cast<uint8_t>(2u << (2 * c)));
+      const int8x16_t l0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, m4), vandq_u8(vtstq_u8(h0, bl), b4)));
+      const int8x16_t l1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, m4), vandq_u8(vtstq_u8(h1, bl), b4)));
+      const int8x16_t u0 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q0, 4), vandq_u8(vtstq_u8(h0, bh), b4)));
+      const int8x16_t u1 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q1, 4), vandq_u8(vtstq_u8(h1, bh), b4)));
+      const int32x4_t lo = Dot(Dot(vdupq_n_s32(0), l0, vld1q_s8(q8)), l1, vld1q_s8(q8 + 16));
+      const int32x4_t hi = Dot(Dot(vdupq_n_s32(0), u0, vld1q_s8(q8 + 32)), u1, vld1q_s8(q8 + 48));
       int sc0, m0, sc1, m1;
       neon_k_scale_min(x[i].scales, 2 * c, &sc0, &m0);
       neon_k_scale_min(x[i].scales, 2 * c + 1, &sc1, &m1);

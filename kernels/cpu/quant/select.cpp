@@ -42,8 +42,13 @@ const TypeCandidates kCandidates[] = {
     EMBER_AVX2_THEN_SCALAR(kTypeQ4_1, vec_dot_q4_1_q8_1),
     EMBER_AVX2_THEN_SCALAR(kTypeQ8_0, vec_dot_q8_0_q8_0),
 #endif
+#if defined(__aarch64__)
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ5_0, vec_dot_q5_0_q8_0),
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ5_1, vec_dot_q5_1_q8_1),
+#else
     EMBER_AVX2_THEN_SCALAR(kTypeQ5_0, vec_dot_q5_0_q8_0),
     EMBER_AVX2_THEN_SCALAR(kTypeQ5_1, vec_dot_q5_1_q8_1),
+#endif
 #if defined(__x86_64__)
     // llama.cpp's AVX2 build repacks q4_0 and q4_K weights 8 rows at a time (when the row count
     // allows) and then scales each block's whole integer sum; "avx2-x8" follows that arithmetic,
@@ -66,8 +71,8 @@ const TypeCandidates kCandidates[] = {
     EMBER_AVX2_THEN_SCALAR(kTypeQ4_0, vec_dot_q4_0_q8_0),
     EMBER_AVX2_THEN_SCALAR(kTypeQ4_K, vec_dot_q4_K_q8_K),
 #endif
-    EMBER_AVX2_THEN_SCALAR(kTypeQ5_K, vec_dot_q5_K_q8_K),
 #if defined(__aarch64__)
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ5_K, vec_dot_q5_K_q8_K),
     EMBER_DOTPROD_NEON_SCALAR(kTypeQ6_K, vec_dot_q6_K_q8_K),
     EMBER_NEON_SCALAR(kTypeF16, vec_dot_f16_f16),
     EMBER_NEON_SCALAR(kTypeBF16, vec_dot_bf16_bf16),
@@ -75,6 +80,7 @@ const TypeCandidates kCandidates[] = {
 #undef EMBER_DOTPROD_NEON_SCALAR
 #undef EMBER_NEON_SCALAR
 #else
+    EMBER_AVX2_THEN_SCALAR(kTypeQ5_K, vec_dot_q5_K_q8_K),
     EMBER_AVX2_THEN_SCALAR(kTypeQ6_K, vec_dot_q6_K_q8_K),
     EMBER_AVX2_THEN_SCALAR(kTypeF16, vec_dot_f16_f16),
     EMBER_AVX2_THEN_SCALAR(kTypeBF16, vec_dot_bf16_bf16),

@@ -7,7 +7,7 @@
 //
 // The NEON variants (aarch64) keep exact integer block sums (vdotq_s32 where the CPU has the
 // dot-product instructions, vmull_s8 otherwise) and differ from the scalar kernels only in the
-// order of the f32 additions (legacy quants, floats) or not at all (q4_K, q6_K: the scalar
+// order of the f32 additions (legacy quants, floats) or not at all (q4_K, q5_K, q6_K: the scalar
 // per-super-block float expression).
 //
 // The AVX2 variants keep llama.cpp's arithmetic structure (integer block sums in 8 lanes,
@@ -69,7 +69,10 @@ float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q4_0_q8_0_neon(int64_t n, const void* w, const void* a);
 float vec_dot_q4_1_q8_1_neon(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q5_0_q8_0_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q5_1_q8_1_neon(int64_t n, const void* w, const void* a);
 float vec_dot_q4_K_q8_K_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q5_K_q8_K_neon(int64_t n, const void* w, const void* a);
 float vec_dot_q6_K_q8_K_neon(int64_t n, const void* w, const void* a);
 float vec_dot_f32_f32_neon(int64_t n, const void* w, const void* a);
 float vec_dot_f16_f16_neon(int64_t n, const void* w, const void* a);
@@ -81,7 +84,10 @@ void quantize_row_q8_1_neon(const float* src, void* dst, int64_t n);
 float vec_dot_q4_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q4_1_q8_1_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q5_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q5_1_q8_1_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q4_K_q8_K_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q5_K_q8_K_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q6_K_q8_K_dotprod(int64_t n, const void* w, const void* a);
 #endif
 
