@@ -32,10 +32,15 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
 
 // Random weight blocks with sane scales: random bytes, then the f16 scale fields (d, and m or
 // dmin where the type has one) overwritten with small values at their offsets in the block.
-// f16/bf16 rows are random normal values instead.
+// f32/f16/bf16 rows are random normal values instead.
 std::vector<uint8_t> random_blocks(uint32_t type, int64_t n, uint32_t seed) {
   const QuantTypeKernels* k = find_quant_kernels(type);
   std::vector<uint8_t> out(quant_row_bytes(*k, n));
+  if (type == kTypeF32) {
+    const std::vector<float> v = random_floats(static_cast<size_t>(n), seed);
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+  }
   if (type == kTypeF16 || type == kTypeBF16) {
     const std::vector<float> v = random_floats(static_cast<size_t>(n), seed);
     for (int64_t i = 0; i < n; ++i) {
@@ -118,7 +123,7 @@ TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ5_0, kTypeQ5_1,
-                                                          kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16));
+                                                          kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16, kTypeF32));
 
 // q4_K in llama.cpp's repacked arithmetic (single rows: GEMV order; rows of a batch: GEMM
 // order): the AVX2 kernels bit-identical to their scalar twins, and both close to the plain
@@ -193,34 +198,57 @@ TEST(Q6KTiledSimd, MatchesScalarTwinBitForBit) {
   if (!simd_fn) GTEST_SKIP() << "scalar twin checked; no AVX2 on this CPU or architecture";
 }
 
-// The AVX2 activation quantisers against the scalar ones, byte for byte, on random rows,
-// rows with exact ties at .5 steps (rounding to even), all-zero blocks and huge values.
-TEST(QuantizeSimd, Avx2Q8IsByteIdenticalToScalar) {
-#if defined(__x86_64__)
-  if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+// The SIMD activation quantisers (AVX2 on x86, NEON on aarch64) against the scalar ones, byte
+// for byte, on random rows, rows with exact ties at .5 steps (rounding to even), all-zero
+// blocks and huge values.
+using QuantizeFn = void (*)(const float*, void*, int64_t);
+
+void expect_quantisers_byte_identical(QuantizeFn q8_0, QuantizeFn q8_1) {
   const int64_t n = 32 * 40;
   for (uint32_t seed = 1; seed <= 20; ++seed) {
     std::vector<float> x = random_floats(static_cast<size_t>(n), seed, seed % 2 ? 1.0f : 3e4f);
     if (seed == 3) std::fill(x.begin(), x.begin() + 64, 0.0f);                       // amax = 0
     if (seed == 4) for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 255 - 127) * 0.5f;  // ties
-    for (auto [scalar, avx2, bytes] : {std::tuple{&quantize_row_q8_0, &quantize_row_q8_0_avx2, sizeof(BlockQ8_0)},
-                                       std::tuple{&quantize_row_q8_1, &quantize_row_q8_1_avx2, sizeof(BlockQ8_1)}}) {
+    for (auto [scalar, simd, bytes] : {std::tuple{QuantizeFn{&quantize_row_q8_0}, q8_0, sizeof(BlockQ8_0)},
+                                       std::tuple{QuantizeFn{&quantize_row_q8_1}, q8_1, sizeof(BlockQ8_1)}}) {
       std::vector<uint8_t> a(static_cast<size_t>(n / 32) * bytes, 1), b(a.size(), 2);
       scalar(x.data(), a.data(), n);
-      avx2(x.data(), b.data(), n);
+      simd(x.data(), b.data(), n);
       ASSERT_EQ(a, b) << "seed " << seed << ", block bytes " << bytes;
     }
   }
+}
+
+TEST(QuantizeSimd, Q8IsByteIdenticalToScalar) {
+#if defined(__x86_64__)
+  if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+  expect_quantisers_byte_identical(quantize_row_q8_0_avx2, quantize_row_q8_1_avx2);
+#elif defined(__aarch64__)
+  ASSERT_TRUE(cpu_features().neon);
+  expect_quantisers_byte_identical(quantize_row_q8_0_neon, quantize_row_q8_1_neon);
 #else
-  GTEST_SKIP() << "no AVX2 variant on this architecture";
+  GTEST_SKIP() << "no SIMD quantiser on this architecture";
 #endif
 }
 
-TEST(AttentionSimd, Avx2IsBitIdenticalToScalar) {
+// The attention variant the SIMD tests compare with the scalar one: AVX2 on x86 (nullptr when the
+// CPU lacks it), NEON on aarch64.
+[[maybe_unused]] const AttentionKernels* simd_attention() {
 #if defined(__x86_64__)
-  if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+  return have_avx2() ? &attention_kernels_avx2() : nullptr;
+#elif defined(__aarch64__)
+  return cpu_features().neon ? &attention_kernels_neon() : nullptr;
+#else
+  return nullptr;
+#endif
+}
+
+TEST(AttentionSimd, PrimitivesAreBitIdenticalToScalar) {
+#if defined(__x86_64__) || defined(__aarch64__)
+  const AttentionKernels* simd = simd_attention();
+  if (!simd) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
   const AttentionKernels& s = attention_kernels_scalar();
-  const AttentionKernels& v = attention_kernels_avx2();
+  const AttentionKernels& v = *simd;
   for (int accs : {1, 4}) {  // tinyBLAS's one accumulator (batches), ggml dot's four (decode)
     for (int64_t D : {8, 24, 32, 64, 128}) {
       SCOPED_TRACE("accs=" + std::to_string(accs) + " D=" + std::to_string(D));
@@ -246,7 +274,7 @@ TEST(AttentionSimd, Avx2IsBitIdenticalToScalar) {
     }
   }
 #else
-  GTEST_SKIP() << "no AVX2 variant on this architecture";
+  GTEST_SKIP() << "no SIMD variant on this architecture";
 #endif
 }
 
@@ -254,11 +282,12 @@ TEST(AttentionSimd, Avx2IsBitIdenticalToScalar) {
 // A whole attention tile (several queries over paged K/V rows, f16 and q8_0 caches, both
 // summation styles) against the scalar per-query oracle, bit for bit: the AVX2 tile widens
 // K/V rows once per chunk and reorders loops, but every query's operations must stay the same.
-TEST(AttentionSimd, Avx2TileIsBitIdenticalToScalar) {
-#if defined(__x86_64__)
-  if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+TEST(AttentionSimd, TileIsBitIdenticalToScalar) {
+#if defined(__x86_64__) || defined(__aarch64__)
+  const AttentionKernels* simd = simd_attention();
+  if (!simd) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
   const AttentionKernels& s = attention_kernels_scalar();
-  const AttentionKernels& v = attention_kernels_avx2();
+  const AttentionKernels& v = *simd;
   const int64_t block = 16, n_blocks = 20, hkv = 2;
   for (KvElem elem : {KvElem::kF16, KvElem::kQ8_0}) {
     for (int accs : {1, 4}) {
@@ -373,14 +402,14 @@ TEST(AttentionSimd, Avx2TileIsBitIdenticalToScalar) {
     }
   }
 #else
-  GTEST_SKIP() << "no AVX2 variant on this architecture";
+  GTEST_SKIP() << "no SIMD variant on this architecture";
 #endif
 }
 
 // The 8-lane exp of kernels/cpu/vecmath: accurate against libm (relative error below 2^-22,
-// i.e. a couple of ulps; flushes to 0 / inf where expf does), and its AVX2 variant bit-identical to the
+// i.e. a couple of ulps; flushes to 0 / inf where expf does), and its AVX2 / NEON variant bit-identical to the
 // scalar emulation over normal, scaled (|n| > 126) and out-of-range (|n| > 192) inputs.
-TEST(VecMath, Exp8IsAccurateAndAvx2IsBitIdentical) {
+TEST(VecMath, Exp8IsAccurateAndSimdIsBitIdentical) {
   std::vector<float> xs;
   for (float x = -110.0f; x <= 90.0f; x += 0.0137f) xs.push_back(x);
   for (float x : {0.0f, -0.0f, 1e-30f, -1e-30f, 88.7f, 89.0f, -103.9f, -104.5f, -150.0f, 150.0f, -300.0f, 300.0f,
@@ -394,12 +423,17 @@ TEST(VecMath, Exp8IsAccurateAndAvx2IsBitIdentical) {
       EXPECT_LE(std::fabs(got - want) / want, 0x1p-22f) << "exp(" << x << "): " << got << " vs " << want;
     }
   }
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
   while (xs.size() % 8) xs.push_back(0.5f);
   const VecMathKernels& s = vecmath_kernels_scalar();
   std::vector<float> g = random_floats(203, 5, 12.0f), u = random_floats(203, 6);  // 203: a 3-element tail
+#if defined(__x86_64__)
   if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
   const VecMathKernels& v = vecmath_kernels_avx2();
+#else
+  ASSERT_TRUE(cpu_features().neon);
+  const VecMathKernels& v = vecmath_kernels_neon();
+#endif
   for (size_t i = 0; i < xs.size(); i += 8) {
     float a[8], b[8];
     std::copy_n(xs.data() + i, 8, a);
@@ -415,7 +449,7 @@ TEST(VecMath, Exp8IsAccurateAndAvx2IsBitIdentical) {
   for (size_t i = 0; i < g.size(); ++i)
     EXPECT_NEAR(ys[i], g[i] / (1.0f + std::exp(-g[i])) * u[i], 1e-5f * (1.0f + std::fabs(ys[i]))) << i;
 #else
-  GTEST_SKIP() << "accuracy checked; no AVX2 variant on this architecture";
+  GTEST_SKIP() << "accuracy checked; no SIMD variant on this architecture";
 #endif
 }
 

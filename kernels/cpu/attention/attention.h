@@ -4,7 +4,7 @@
 // lane i % 8, fused multiply-add, then a fixed pairwise reduction:
 //   accs = 4 (ggml's f16 dot):  x[l] = (a0 + a2) + (a1 + a3), then (x0+x4 + x1+x5) + (x2+x6 + x3+x7);
 //   accs = 1 (tinyBLAS gemm):   (l0+l4 + l2+l6) + (l1+l5 + l3+l7).
-// The AVX2 variants are bit-identical to the scalar ones (same operations, same order).
+// The AVX2 and NEON variants are bit-identical to the scalar ones (same operations, same order).
 #pragma once
 
 #include <cstdint>
@@ -101,6 +101,14 @@ const AttentionKernels& attention_kernels_scalar();
 #if defined(__x86_64__)
 const AttentionKernels& attention_kernels_avx2();
 #endif
+#if defined(__aarch64__)
+// NEON primitives (four lanes at a time, same operations and order as the scalar ones); its
+// tile is the per-query loop below run on them.
+const AttentionKernels& attention_kernels_neon();
+#endif
+// The scalar oracle's tile loop (each query alone, position by position) run on k's
+// qk_dot / pv_accumulate / pv_reduce.
+void attention_tile_per_query(const AttnTile& t, const AttentionKernels& k);
 // The best variant for this CPU (EMBER_VERBOSE=1 logs the choice).
 const AttentionKernels& attention_kernels();
 

@@ -45,8 +45,10 @@ void pv_reduce_scalar(const float* lanes, float* out, int64_t D, int accs) {
   for (int64_t d = 0; d < D; ++d) out[d] = reduce(lanes + d, D, accs);
 }
 
-// The oracle: each query alone, position by position, through the functions above.
-void tile_scalar(const AttnTile& t) {
+}  // namespace
+
+// The oracle's loop: each query alone, position by position, through the given primitives.
+void attention_tile_per_query(const AttnTile& t, const AttentionKernels& k) {
   const int64_t D = t.D;
   float* lanes = t.scratch + static_cast<size_t>(t.nq) * t.score_stride;  // [kAttnLanes][D]
   float* deq = lanes + kAttnLanes * D;                                   // [D] (q8_0)
@@ -64,7 +66,7 @@ void tile_scalar(const AttnTile& t) {
     const int32_t p = t.last[i];
     float mx = -INFINITY;
     for (int32_t j = 0; j <= p; ++j) {
-      scores[j] = qk_dot_scalar(q, row(t.k, j), D, t.accs) * t.scale;
+      scores[j] = k.qk_dot(q, row(t.k, j), D, t.accs) * t.scale;
       mx = scores[j] > mx ? scores[j] : mx;
     }
     double sum = 0;
@@ -78,10 +80,14 @@ void tile_scalar(const AttnTile& t) {
     const float inv = static_cast<float>(1.0 / sum);
     for (int32_t j = 0; j <= p; ++j) scores[j] = fp16_to_f32(f32_to_fp16(scores[j] * inv));
     std::memset(lanes, 0, sizeof(float) * 8 * t.accs * D);
-    for (int32_t j = 0; j <= p; ++j) pv_accumulate_scalar(lanes, j, scores[j], row(t.v, j), D, t.accs);
-    pv_reduce_scalar(lanes, t.out[i], D, t.accs);
+    for (int32_t j = 0; j <= p; ++j) k.pv_accumulate(lanes, j, scores[j], row(t.v, j), D, t.accs);
+    k.pv_reduce(lanes, t.out[i], D, t.accs);
   }
 }
+
+namespace {
+
+void tile_scalar(const AttnTile& t) { attention_tile_per_query(t, attention_kernels_scalar()); }
 
 // Flash-decoding phases, position by position as tile_scalar.
 const uint16_t* row_f16(const AttnTile& t, const KvRows& r, int64_t j, float* deq) {
@@ -152,6 +158,12 @@ const AttentionKernels& attention_kernels() {
       return std::ref(attention_kernels_avx2());
     }
     if (verbose) std::fprintf(stderr, "ember: attention: avx2 declined (the CPU lacks avx2/fma/f16c)\n");
+#elif defined(__aarch64__)
+    if (cpu_features().neon) {
+      if (verbose) std::fprintf(stderr, "ember: attention: neon\n");
+      return std::ref(attention_kernels_neon());
+    }
+    if (verbose) std::fprintf(stderr, "ember: attention: neon declined (the CPU lacks it)\n");
 #endif
     if (verbose) std::fprintf(stderr, "ember: attention: scalar\n");
     return std::ref(attention_kernels_scalar());

@@ -107,6 +107,16 @@ void vec_dot_pairs_q8_0_q8_0_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q4_K_q8_K_x8_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q6_K_q8_K_avx2(const DotRowsArgs& p);
 #endif
+#if defined(__aarch64__)
+// NEON (neon.cpp, any aarch64) and dot-product (neon_dotprod.cpp) twins of the per-row
+// *_neon / *_dotprod kernels in quant/simd.h: nibbles unpacked once for up to 4 rows.
+void vec_dot_rows_q4_0_q8_0_neon(const DotRowsArgs& p);
+void vec_dot_rows_q4_1_q8_1_neon(const DotRowsArgs& p);
+void vec_dot_rows_q8_0_q8_0_neon(const DotRowsArgs& p);
+void vec_dot_rows_q4_0_q8_0_dotprod(const DotRowsArgs& p);
+void vec_dot_rows_q4_1_q8_1_dotprod(const DotRowsArgs& p);
+void vec_dot_rows_q8_0_q8_0_dotprod(const DotRowsArgs& p);
+#endif
 // Pair mode, scalar: the scalar per-row dot product for both weight rows.
 void vec_dot_pairs_q4_1_q8_1(const DotRowsArgs& p);
 void vec_dot_pairs_q8_0_q8_0(const DotRowsArgs& p);

@@ -14,6 +14,8 @@ namespace {
 
 bool always() { return true; }
 [[maybe_unused]] bool has_avx2() { return cpu_features().x86_avx2_fma_f16c(); }
+[[maybe_unused]] bool has_neon() { return cpu_features().neon; }
+[[maybe_unused]] bool has_dotprod() { return cpu_features().neon && cpu_features().dotprod; }
 
 struct TypeCandidates {
   uint32_t type;
@@ -50,6 +52,20 @@ const TypeCandidates kCandidates[] = {
      {{"avx2", has_avx2, vec_dot_rows_q6_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2, vec_dot_q6_K_q8_K_tiled_avx2, Batched::kBatchOf8},
       {"scalar", always, vec_dot_rows_q6_K_q8_K, vec_dot_q6_K_q8_K, vec_dot_q6_K_q8_K, Batched::kNever}},
      2},
+#elif defined(__aarch64__)
+#define EMBER_NEON_ROWS(type, rows, dot, scalar_pairs)                                                                       \
+  {type,                                                                                                                     \
+   {{"neon-dotprod", has_dotprod, rows##_dotprod, dot##_dotprod, dot##_dotprod, Batched::kNever},                            \
+    {"neon", has_neon, rows##_neon, dot##_neon, dot##_neon, Batched::kNever},                                                \
+    {"scalar", always, rows, dot, dot, Batched::kNever, scalar_pairs}},                                                      \
+   3}
+    EMBER_NEON_ROWS(kTypeQ4_0, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0, nullptr),
+    EMBER_NEON_ROWS(kTypeQ4_1, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_pairs_q4_1_q8_1),
+    EMBER_NEON_ROWS(kTypeQ8_0, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0, vec_dot_pairs_q8_0_q8_0),
+#undef EMBER_NEON_ROWS
+    // No multi-row NEON kernels for the K-quants yet: the per-row NEON dot product is looped.
+    {kTypeQ4_K, {{"scalar", always, vec_dot_rows_q4_K_q8_K, vec_dot_q4_K_q8_K, vec_dot_q4_K_q8_K, Batched::kNever}, {}}, 1},
+    {kTypeQ6_K, {{"scalar", always, vec_dot_rows_q6_K_q8_K, vec_dot_q6_K_q8_K, vec_dot_q6_K_q8_K, Batched::kNever}, {}}, 1},
 #else
     {kTypeQ4_0, {{"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0, vec_dot_q4_0_q8_0, Batched::kNever}, {}}, 1},
     {kTypeQ4_1, {{"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_q4_1_q8_1, Batched::kNever, vec_dot_pairs_q4_1_q8_1}, {}}, 1},

@@ -12,6 +12,8 @@ namespace {
 
 bool always() { return true; }
 [[maybe_unused]] bool has_avx2() { return cpu_features().x86_avx2_fma_f16c(); }
+[[maybe_unused]] bool has_neon() { return cpu_features().neon; }
+[[maybe_unused]] bool has_dotprod() { return cpu_features().neon && cpu_features().dotprod; }
 
 struct TypeCandidates {
   uint32_t type;
@@ -23,13 +25,30 @@ const TypeCandidates kCandidates[] = {
 #if defined(__x86_64__)
 #define EMBER_AVX2_THEN_SCALAR(type, name) \
   {type, {{"avx2", has_avx2, name##_avx2}, {"scalar", always, name}}, 2}
+#elif defined(__aarch64__)
+// On aarch64 the same lists name the NEON variants: dot-product instructions first where the
+// type has such a variant, plain NEON next (every aarch64 CPU), scalar last.
+#define EMBER_AVX2_THEN_SCALAR(type, name) {type, {{"scalar", always, name}, {}}, 1}
+#define EMBER_DOTPROD_NEON_SCALAR(type, name) \
+  {type, {{"neon-dotprod", has_dotprod, name##_dotprod}, {"neon", has_neon, name##_neon}, {"scalar", always, name}}, 3}
+#define EMBER_NEON_SCALAR(type, name) {type, {{"neon", has_neon, name##_neon}, {"scalar", always, name}}, 2}
 #else
 #define EMBER_AVX2_THEN_SCALAR(type, name) {type, {{"scalar", always, name}, {}}, 1}
 #endif
+#if defined(__aarch64__)
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ4_1, vec_dot_q4_1_q8_1),
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ8_0, vec_dot_q8_0_q8_0),
+#else
     EMBER_AVX2_THEN_SCALAR(kTypeQ4_1, vec_dot_q4_1_q8_1),
     EMBER_AVX2_THEN_SCALAR(kTypeQ8_0, vec_dot_q8_0_q8_0),
+#endif
+#if defined(__aarch64__)
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ5_0, vec_dot_q5_0_q8_0),
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ5_1, vec_dot_q5_1_q8_1),
+#else
     EMBER_AVX2_THEN_SCALAR(kTypeQ5_0, vec_dot_q5_0_q8_0),
     EMBER_AVX2_THEN_SCALAR(kTypeQ5_1, vec_dot_q5_1_q8_1),
+#endif
 #if defined(__x86_64__)
     // llama.cpp's AVX2 build repacks q4_0 and q4_K weights 8 rows at a time (when the row count
     // allows) and then scales each block's whole integer sum; "avx2-x8" follows that arithmetic,
@@ -45,16 +64,29 @@ const TypeCandidates kCandidates[] = {
       {"avx2", has_avx2, vec_dot_q4_K_q8_K_avx2},
       {"scalar", always, vec_dot_q4_K_q8_K}},
      3},
+#elif defined(__aarch64__)
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ4_0, vec_dot_q4_0_q8_0),
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ4_K, vec_dot_q4_K_q8_K),
 #else
     EMBER_AVX2_THEN_SCALAR(kTypeQ4_0, vec_dot_q4_0_q8_0),
     EMBER_AVX2_THEN_SCALAR(kTypeQ4_K, vec_dot_q4_K_q8_K),
 #endif
+#if defined(__aarch64__)
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ5_K, vec_dot_q5_K_q8_K),
+    EMBER_DOTPROD_NEON_SCALAR(kTypeQ6_K, vec_dot_q6_K_q8_K),
+    EMBER_NEON_SCALAR(kTypeF16, vec_dot_f16_f16),
+    EMBER_NEON_SCALAR(kTypeBF16, vec_dot_bf16_bf16),
+    EMBER_NEON_SCALAR(kTypeF32, vec_dot_f32_f32),
+#undef EMBER_DOTPROD_NEON_SCALAR
+#undef EMBER_NEON_SCALAR
+#else
     EMBER_AVX2_THEN_SCALAR(kTypeQ5_K, vec_dot_q5_K_q8_K),
     EMBER_AVX2_THEN_SCALAR(kTypeQ6_K, vec_dot_q6_K_q8_K),
     EMBER_AVX2_THEN_SCALAR(kTypeF16, vec_dot_f16_f16),
     EMBER_AVX2_THEN_SCALAR(kTypeBF16, vec_dot_bf16_bf16),
-#undef EMBER_AVX2_THEN_SCALAR
     {kTypeF32, {{"scalar", always, vec_dot_f32_f32}, {}}, 1},
+#endif
+#undef EMBER_AVX2_THEN_SCALAR
 };
 
 }  // namespace

@@ -5,6 +5,11 @@
 // vec_dot.cpp is always last, and is the oracle every variant is tested against.
 // EMBER_VERBOSE=1 prints, once per type, which kernel was chosen and why the others declined.
 //
+// The NEON variants (aarch64) keep exact integer block sums (vdotq_s32 where the CPU has the
+// dot-product instructions, vmull_s8 otherwise) and differ from the scalar kernels only in the
+// order of the f32 additions (legacy quants, floats) or not at all (q4_K, q5_K, q6_K: the scalar
+// per-super-block float expression).
+//
 // The AVX2 variants keep llama.cpp's arithmetic structure (integer block sums in 8 lanes,
 // one fused multiply-add per block into 8 f32 lane accumulators, then the same horizontal
 // reduction), so their results are bit-identical to llama.cpp's on the same CPU.
@@ -17,7 +22,7 @@
 namespace ember::kernels {
 
 struct VecDotCandidate {
-  const char* isa;           // "avx2", "scalar"
+  const char* isa;           // "avx2", "neon-dotprod", "neon", "scalar"
   bool (*cpu_has)();         // does this CPU run it?
   VecDotFn fn;
 };
@@ -57,6 +62,33 @@ float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a);
+#endif
+
+#if defined(__aarch64__)
+// neon.cpp: any aarch64 (baseline armv8-a; 8-bit products by vmull_s8 + vpadalq_s16).
+float vec_dot_q4_0_q8_0_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q4_1_q8_1_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0_q8_0_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q5_0_q8_0_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q5_1_q8_1_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q4_K_q8_K_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q5_K_q8_K_neon(int64_t n, const void* w, const void* a);
+float vec_dot_q6_K_q8_K_neon(int64_t n, const void* w, const void* a);
+float vec_dot_f32_f32_neon(int64_t n, const void* w, const void* a);
+float vec_dot_f16_f16_neon(int64_t n, const void* w, const void* a);
+float vec_dot_bf16_bf16_neon(int64_t n, const void* w, const void* a);
+// Activation quantisers, byte-identical to quantize_row_q8_0 / quantize_row_q8_1 (quant.h).
+void quantize_row_q8_0_neon(const float* src, void* dst, int64_t n);
+void quantize_row_q8_1_neon(const float* src, void* dst, int64_t n);
+// neon_dotprod.cpp: CPUs with the armv8.2 dot-product instructions (HWCAP_ASIMDDP; vdotq_s32).
+float vec_dot_q4_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q4_1_q8_1_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q5_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q5_1_q8_1_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q4_K_q8_K_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q5_K_q8_K_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q6_K_q8_K_dotprod(int64_t n, const void* w, const void* a);
 #endif
 
 }  // namespace ember::kernels

@@ -55,6 +55,12 @@ const QuantTypeKernels* dispatched_table() {
         if (t[i].quantize_act == quantize_row_q8_0) t[i].quantize_act = quantize_row_q8_0_avx2;
         if (t[i].quantize_act == quantize_row_q8_1) t[i].quantize_act = quantize_row_q8_1_avx2;
       }
+#elif defined(__aarch64__)
+      // And NEON twins on every aarch64 (byte-identical; tests/kernels/simd_test).
+      if (cpu_features().neon) {
+        if (t[i].quantize_act == quantize_row_q8_0) t[i].quantize_act = quantize_row_q8_0_neon;
+        if (t[i].quantize_act == quantize_row_q8_1) t[i].quantize_act = quantize_row_q8_1_neon;
+      }
 #endif
     }
     return t;

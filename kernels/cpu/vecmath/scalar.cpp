@@ -72,6 +72,12 @@ const VecMathKernels& vecmath_kernels() {
       return std::ref(vecmath_kernels_avx2());
     }
     if (verbose) std::fprintf(stderr, "ember: vecmath (exp, silu): avx2 declined (the CPU lacks avx2/fma/f16c)\n");
+#elif defined(__aarch64__)
+    if (cpu_features().neon) {
+      if (verbose) std::fprintf(stderr, "ember: vecmath (exp, silu): neon\n");
+      return std::ref(vecmath_kernels_neon());
+    }
+    if (verbose) std::fprintf(stderr, "ember: vecmath (exp, silu): neon declined (the CPU lacks it)\n");
 #endif
     if (verbose) std::fprintf(stderr, "ember: vecmath (exp, silu): scalar\n");
     return std::ref(vecmath_kernels_scalar());

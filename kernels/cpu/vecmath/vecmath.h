@@ -30,6 +30,10 @@ const VecMathKernels& vecmath_kernels_scalar();
 #if defined(__x86_64__)
 const VecMathKernels& vecmath_kernels_avx2();
 #endif
+#if defined(__aarch64__)
+// Two 4-lane halves per block of 8; bit-identical to the scalar emulation as well.
+const VecMathKernels& vecmath_kernels_neon();
+#endif
 // The best variant for this CPU (EMBER_VERBOSE=1 logs the choice).
 const VecMathKernels& vecmath_kernels();
 
