@@ -261,23 +261,9 @@ void split_scores_avx2(const AttnTile& t, const AttnShared& sh, int64_t j0, int6
   }
 }
 
+// The exponentials are vecmath's (already AVX2 where the CPU has it): the scalar phase serves.
 void split_exp_avx2(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, const float* mx) {
-  const VecMathKernels& vm = vecmath_kernels();
-  for (int i = 0; i < t.nq; ++i) {
-    float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
-    float* cs = sh.csum + i * sh.csum_stride;
-    const int32_t p = t.last[i];
-    for (int64_t g = j0; g < j1 && g <= p; g += 8) {
-      if (g + 8 <= p + 1) {
-        cs[g / 8] = vm.exp8_sum(s + g, mx[i]);
-        continue;
-      }
-      float v[8];
-      for (int l = 0; l < 8; ++l) v[l] = g + l <= p ? s[g + l] : -INFINITY;
-      cs[g / 8] = vm.exp8_sum(v, mx[i]);
-      for (int l = 0; l < 8 && g + l <= p; ++l) s[g + l] = v[l];
-    }
-  }
+  attention_kernels_scalar().split_exp(t, sh, j0, j1, mx);
 }
 
 inline float round_f16_1(float x) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT))); }
