@@ -53,8 +53,8 @@ const TypeCandidates kCandidates[] = {
     EMBER_AVX2_THEN_SCALAR(kTypeQ6_K, vec_dot_q6_K_q8_K),
     EMBER_AVX2_THEN_SCALAR(kTypeF16, vec_dot_f16_f16),
     EMBER_AVX2_THEN_SCALAR(kTypeBF16, vec_dot_bf16_bf16),
+    EMBER_AVX2_THEN_SCALAR(kTypeF32, vec_dot_f32_f32),
 #undef EMBER_AVX2_THEN_SCALAR
-    {kTypeF32, {{"scalar", always, vec_dot_f32_f32}, {}}, 1},
 };
 
 }  // namespace

@@ -56,6 +56,10 @@ float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* w, const void* a);
 // dispatch candidate: the multi-row kernels (kernels/cpu/gemm) use it for such batches.
 float vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a);
+// avx2_f32.cpp: f32 weights, in llama.cpp's order for them (its llamafile sgemm when n % 8 == 0:
+// one 8-lane accumulator per output; else its ggml_vec_dot_f32: four; quant.h,
+// vec_dot_f32_f32_lanes). The f32 GEMM of kernels/cpu/gemm (gemm_f32.h) reproduces it.
+float vec_dot_f32_f32_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a);
 #endif
 
