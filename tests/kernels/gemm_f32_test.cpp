@@ -45,6 +45,9 @@ TEST(VecDotF32, Avx2BitIdenticalToScalarTwin) {
     const float got = vec_dot_f32_f32_avx2(n, w.data(), a.data());
     const float twin = vec_dot_f32_f32_lanes(n, w.data(), a.data());
     EXPECT_TRUE(same_bits(got, twin)) << "n=" << n << ": " << got << " vs " << twin;
+    const float x4 = vec_dot_f32_f32_x4_avx2(n, w.data(), a.data());
+    EXPECT_TRUE(same_bits(x4, vec_dot_f32_f32_x4_lanes(n, w.data(), a.data()))) << "x4, n=" << n;
+    if (n % 8 != 0) EXPECT_TRUE(same_bits(got, x4)) << "n=" << n;
     double ref = 0;
     for (int64_t i = 0; i < n; ++i) ref += static_cast<double>(w[i]) * a[i];
     EXPECT_NEAR(got, ref, 1e-4 * (1 + std::sqrt(static_cast<double>(n)))) << "n=" << n;
@@ -61,8 +64,16 @@ TEST(VecDotF32, ScalarTwinOrder) {
   EXPECT_EQ(vec_dot_f32_f32(8, w.data(), a.data()), 0.0f);         // ((1e8 + 1) - 1e8) left to right
 }
 
+// The per-row dot product a candidate reproduces for weights llama.cpp's sgemm declines.
+VecDotFn x4_dot(const GemmF32Candidate& c) {
+#if defined(__x86_64__)
+  if (std::strcmp(c.isa, "avx2") == 0) return vec_dot_f32_f32_x4_avx2;
+#endif
+  return c.same_as;
+}
+
 // Runs one candidate over a (k, n, m) problem with padded rows and checks every output.
-void check_gemm(const GemmF32Candidate& c, GemmF32Fn twin, int64_t k, int64_t n, int64_t m) {
+void check_gemm(const GemmF32Candidate& c, GemmF32Fn twin, int64_t k, int64_t n, int64_t m, bool sgemm_order = true) {
   const int64_t ws = k + 3, as = k + 5, ys = n + 2;
   const std::vector<float> w = random_floats(static_cast<size_t>(n * ws + 1), static_cast<uint32_t>(7 * k + n));
   const std::vector<float> a = random_floats(static_cast<size_t>(m * as + 1), static_cast<uint32_t>(11 * k + m));
@@ -78,6 +89,7 @@ void check_gemm(const GemmF32Candidate& c, GemmF32Fn twin, int64_t k, int64_t n,
   p.m = m;
   p.y = y.data();
   p.y_stride = ys;
+  p.sgemm_order = sgemm_order;
   c.fn(p);
   p.y = yt.data();
   twin(p);
@@ -88,7 +100,8 @@ void check_gemm(const GemmF32Candidate& c, GemmF32Fn twin, int64_t k, int64_t n,
         ASSERT_EQ(got, kPad) << c.isa << " wrote padding at row " << i << " col " << j;
         continue;
       }
-      const float per_row = c.same_as(k, w.data() + j * ws, a.data() + i * as);
+      const VecDotFn dot = sgemm_order || std::strcmp(c.isa, "scalar") == 0 ? c.same_as : x4_dot(c);
+      const float per_row = dot(k, w.data() + j * ws, a.data() + i * as);
       ASSERT_TRUE(same_bits(got, per_row)) << c.isa << " k=" << k << " n=" << n << " m=" << m << " at (" << i << "," << j
                                            << "): " << got << " vs per-row " << per_row;
       ASSERT_TRUE(same_bits(got, yt[static_cast<size_t>(i * ys + j)])) << c.isa << " vs its scalar twin at (" << i << "," << j << ")";
@@ -117,6 +130,9 @@ TEST(GemmF32, BitIdenticalToPerRowAndTwin) {
     check_gemm(c, twin, 1536, 57, 6);
     check_gemm(c, twin, 576, 61, 9);
     check_gemm(c, twin, 576, 61, 2);
+    // Weights whose row count is not a multiple of 4: ggml_vec_dot_f32's order.
+    for (int64_t k : {64, 72, 33})
+      for (int64_t m : {1, 3, 4, 9}) check_gemm(c, twin, k, 5, m, false);
     ++tested;
   }
   EXPECT_GE(tested, 1);

@@ -158,6 +158,7 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         p.w = reinterpret_cast<const float*>(row_ptr(n));
         p.n = std::min(n1, first_row[s + 1]) - n;
         p.y = y + n;
+        p.sgemm_order = m.w_desc[s]->shape[0] % 4 == 0;
         gemm_f32(p);
       }
     } else if (rows_dot) {

@@ -52,10 +52,10 @@ constexpr TileFn kTiles[4][4] = {
 }  // namespace
 
 void gemm_f32_avx2(const GemmF32Args& p) {
-  if (p.k % 8 != 0) {  // another order (gemm_f32.h): per-row dot products
+  if (p.k % 8 != 0 || !p.sgemm_order) {  // another order (gemm_f32.h): per-row dot products
     for (int64_t i = 0; i < p.m; ++i)
       for (int64_t j = 0; j < p.n; ++j)
-        p.y[i * p.y_stride + j] = vec_dot_f32_f32_avx2(p.k, p.w + j * p.w_stride, p.a + i * p.a_stride);
+        p.y[i * p.y_stride + j] = vec_dot_f32_f32_x4_avx2(p.k, p.w + j * p.w_stride, p.a + i * p.a_stride);
     return;
   }
   if (p.m < 4) {

@@ -5,7 +5,8 @@
 // quant dispatch picks for f32 (vec_dot_f32_f32_avx2 on AVX2 CPUs: one 8-lane accumulator per
 // output stepping K by 8, one fixed horizontal reduction). A register tile only runs several
 // such accumulators side by side, so neither M nor the tiling ever changes a bit. K not a
-// multiple of 8 falls back to the per-row dot product (another order; no tiling).
+// multiple of 8, or a weight whose row count is not a multiple of 4 (sgemm_order = false), runs
+// per-row dot products in ggml_vec_dot_f32's order (no tiling), as llama.cpp does.
 //
 // Candidates best first, scalar last; the first that this CPU runs and whose same_as is the
 // per-row dot product in use is chosen once (EMBER_VERBOSE=1 logs it).
@@ -27,6 +28,10 @@ struct GemmF32Args {
   int64_t m = 0;              // activation rows, >= 0
   float* y = nullptr;         // y[i * y_stride + j], i < m, j < n
   int64_t y_stride = 0;       // floats between outputs of successive activation rows
+  // false: the weight's whole row count is not a multiple of 4, where llama.cpp's sgemm
+  // declines and its ggml_vec_dot_f32 runs (four accumulators): every output is then
+  // vec_dot_f32_f32_x4_avx2 (scalar candidates ignore it).
+  bool sgemm_order = true;
 };
 
 using GemmF32Fn = void (*)(const GemmF32Args& p);
@@ -46,7 +51,7 @@ GemmF32Fn find_gemm_f32();
 // Scalar: vec_dot_f32_f32 per output (the scalar dispatch's dot product).
 void gemm_f32(const GemmF32Args& p);
 // Scalar twin of gemm_f32_avx2 (the oracle of its tests, not dispatched): vec_dot_f32_f32_lanes
-// per output.
+// per output (vec_dot_f32_f32_x4_lanes where sgemm_order is false).
 void gemm_f32_lanes(const GemmF32Args& p);
 #if defined(__x86_64__)
 // AVX2 + FMA: register tiles of 3 weight rows x 4 activation rows (4 x 1..3 for M < 4),

@@ -46,7 +46,7 @@ GemmF32Fn select_gemm_f32() {
 }  // namespace
 
 void gemm_f32(const GemmF32Args& p) { loop_outputs(p, vec_dot_f32_f32); }
-void gemm_f32_lanes(const GemmF32Args& p) { loop_outputs(p, vec_dot_f32_f32_lanes); }
+void gemm_f32_lanes(const GemmF32Args& p) { loop_outputs(p, p.sgemm_order ? vec_dot_f32_f32_lanes : vec_dot_f32_f32_x4_lanes); }
 
 const GemmF32Candidate* gemm_f32_candidates(int* n) {
   *n = static_cast<int>(sizeof kCandidates / sizeof kCandidates[0]);

@@ -1,9 +1,10 @@
 // AVX2 + FMA dot product for f32 weights (compiled with those flags for this file only).
 //
-// llama.cpp's x86 build hands f32 matmuls whose row length is a multiple of 8 to its llamafile
-// sgemm, which gives every output one 8-lane accumulator stepping by 8 and reduces it once at
-// the end; other lengths go to ggml_vec_dot_f32 (four accumulators stepping by 32, pairwise
-// reduction, scalar tail). Both orders are followed here, so results match llama.cpp's on the
+// llama.cpp's x86 build hands f32 matmuls whose row length is a multiple of 8 (and whose weight
+// row count is a multiple of 4) to its llamafile sgemm, which gives every output one 8-lane
+// accumulator stepping by 8 and reduces it once at the end; other matmuls go to
+// ggml_vec_dot_f32 (four accumulators stepping by 32, pairwise reduction, scalar tail: the _x4
+// kernel; the f32 GEMM picks it by the weight's row count). Both orders are followed here, so results match llama.cpp's on the
 // same CPU; the scalar twin is vec_dot_f32_f32_lanes (quant.h).
 #if defined(__x86_64__)
 #include "kernels/cpu/x86/avx2_common.h"
@@ -20,6 +21,12 @@ float vec_dot_f32_f32_avx2(int64_t n, const void* w, const void* a) {
     for (int64_t i = 0; i < n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc);
     return hsum8(acc);
   }
+  return vec_dot_f32_f32_x4_avx2(n, w, a);
+}
+
+float vec_dot_f32_f32_x4_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const float*>(w);
+  const auto* y = static_cast<const float*>(a);
   const int64_t np = n & ~int64_t{31};
   __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < np; i += 32)

@@ -165,6 +165,8 @@ float vec_dot_f32_f32(int64_t n, const void* w, const void* a);
 // otherwise four 8-lane accumulators stepping by 32, (s0+s2)+(s1+s3), halves added, two
 // pairwise horizontal adds, then the tail one fused multiply-add at a time.
 float vec_dot_f32_f32_lanes(int64_t n, const void* w, const void* a);
+// Scalar twin of vec_dot_f32_f32_x4_avx2: the second order above (four accumulators) at any n.
+float vec_dot_f32_f32_x4_lanes(int64_t n, const void* w, const void* a);
 float vec_dot_f16_f16(int64_t n, const void* w, const void* a);
 float vec_dot_bf16_bf16(int64_t n, const void* w, const void* a);
 float vec_dot_q4_0_q8_0(int64_t n, const void* w, const void* a);

@@ -60,6 +60,9 @@ float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a);
 // one 8-lane accumulator per output; else its ggml_vec_dot_f32: four; quant.h,
 // vec_dot_f32_f32_lanes). The f32 GEMM of kernels/cpu/gemm (gemm_f32.h) reproduces it.
 float vec_dot_f32_f32_avx2(int64_t n, const void* w, const void* a);
+// ggml_vec_dot_f32's order at any n: llama.cpp's for weights whose row count is not a multiple
+// of 4 (its sgemm declines them). Not a dispatch candidate: the f32 GEMM uses it for them.
+float vec_dot_f32_f32_x4_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a);
 #endif
 

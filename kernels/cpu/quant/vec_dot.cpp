@@ -58,6 +58,13 @@ float vec_dot_f32_f32_lanes(int64_t n, const void* w, const void* a) {
       for (int j = 0; j < 8; ++j) l[j] = std::fma(x[i + j], y[i + j], l[j]);
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
   }
+  return vec_dot_f32_f32_x4_lanes(n, w, a);
+}
+
+float vec_dot_f32_f32_x4_lanes(int64_t n, const void* w, const void* a) {
+  assert(n >= 0);
+  const auto* x = static_cast<const float*>(w);
+  const auto* y = static_cast<const float*>(a);
   const int64_t np = n & ~int64_t{31};
   float s[4][8] = {};
   for (int64_t i = 0; i < np; i += 32)
