@@ -3,7 +3,7 @@
 // 8- and 32-element steps and the model's 576 and 1536; every GEMM candidate must equal its
 // per-row dot product (and the AVX2 one the scalar twin too) for every output, at M = 0..9 and
 // 16 (tiles of 4 plus every remainder; the decode tiles at M < 4), ragged N (tiles of 3 and 4
-// plus remainders, and a block boundary), K below, at and above the step, ragged K (the
+// plus remainders, and a block boundary), K below, in one and in several chunks, at and above the step, ragged K (the
 // fallback), with strided weight, activation and output rows and the padding left untouched.
 // Skips, visibly, where the CPU lacks the ISA.
 #include <gtest/gtest.h>
@@ -47,7 +47,9 @@ TEST(VecDotF32, Avx2BitIdenticalToScalarTwin) {
     EXPECT_TRUE(same_bits(got, twin)) << "n=" << n << ": " << got << " vs " << twin;
     const float x4 = vec_dot_f32_f32_x4_avx2(n, w.data(), a.data());
     EXPECT_TRUE(same_bits(x4, vec_dot_f32_f32_x4_lanes(n, w.data(), a.data()))) << "x4, n=" << n;
-    if (n % 8 != 0) EXPECT_TRUE(same_bits(got, x4)) << "n=" << n;
+    if (n % 8 != 0) {
+      EXPECT_TRUE(same_bits(got, x4)) << "n=" << n;
+    }
     double ref = 0;
     for (int64_t i = 0; i < n; ++i) ref += static_cast<double>(w[i]) * a[i];
     EXPECT_NEAR(got, ref, 1e-4 * (1 + std::sqrt(static_cast<double>(n)))) << "n=" << n;
@@ -125,11 +127,13 @@ TEST(GemmF32, BitIdenticalToPerRowAndTwin) {
     for (int64_t k : {8, 16, 24, 64, 72, 576, 5, 33})
       for (int64_t n : {1, 2, 3, 4, 5, 7, 13})
         for (int64_t m : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16}) check_gemm(c, twin, k, n, m);
-    // A weight block boundary (the AVX2 kernel blocks ~128 KiB of weight rows): 57 rows at 1536
-    // and 61 at 576, with ragged M.
-    check_gemm(c, twin, 1536, 57, 6);
-    check_gemm(c, twin, 576, 61, 9);
-    check_gemm(c, twin, 576, 61, 2);
+    // The model's K, K in two chunks (the AVX2 kernel packs and runs K <= 4096 in one pass,
+    // longer rows unpacked in equal chunks: 4104 = 2056 + 2048), and weight block boundaries
+    // (48 rows) with ragged M.
+    check_gemm(c, twin, 1536, 7, 6);
+    check_gemm(c, twin, 4104, 5, 6);
+    check_gemm(c, twin, 576, 100, 9);
+    check_gemm(c, twin, 576, 100, 2);
     // Weights whose row count is not a multiple of 4: ggml_vec_dot_f32's order.
     for (int64_t k : {64, 72, 33})
       for (int64_t m : {1, 3, 4, 9}) check_gemm(c, twin, k, 5, m, false);
