@@ -32,10 +32,15 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
 
 // Random weight blocks with sane scales: random bytes, then the f16 scale fields (d, and m or
 // dmin where the type has one) overwritten with small values at their offsets in the block.
-// f16/bf16 rows are random normal values instead.
+// f32/f16/bf16 rows are random normal values instead.
 std::vector<uint8_t> random_blocks(uint32_t type, int64_t n, uint32_t seed) {
   const QuantTypeKernels* k = find_quant_kernels(type);
   std::vector<uint8_t> out(quant_row_bytes(*k, n));
+  if (type == kTypeF32) {
+    const std::vector<float> v = random_floats(static_cast<size_t>(n), seed);
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+  }
   if (type == kTypeF16 || type == kTypeBF16) {
     const std::vector<float> v = random_floats(static_cast<size_t>(n), seed);
     for (int64_t i = 0; i < n; ++i) {
@@ -118,7 +123,8 @@ TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ5_0, kTypeQ5_1,
-                                                          kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16));
+                                                          kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16,
+                                                          kTypeF32));
 
 // q4_K in llama.cpp's repacked arithmetic (single rows: GEMV order; rows of a batch: GEMM
 // order): the AVX2 kernels bit-identical to their scalar twins, and both close to the plain
