@@ -5,6 +5,7 @@
 #include "kernels/cpu/gemm/gemm.h"
 #include "kernels/cpu/gemm/gemm_f32.h"
 #include "kernels/cpu/quant/quant.h"
+#include "kernels/cpu/quant/simd.h"
 
 namespace ember::cpu {
 
@@ -143,6 +144,9 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   // dot) takes the thread's whole range and blocks it itself.
   const kernels::GemmF32Fn gemm_f32 = w.dtype == DType::F32 ? kernels::find_gemm_f32() : nullptr;
   const int64_t row_block = gemm_f32 ? std::max<int64_t>(ne - nb, 1) : kRowBlock;
+  kernels::VecDotFn dots[kMaxMatMulWeights];
+  for (int s = 0; s < m.n_weights; ++s)
+    dots[s] = kernels::vec_dot_for_weight(static_cast<uint32_t>(w.dtype), m.w_desc[s]->shape[0]);
   for (int64_t n0 = nb; n0 < ne; n0 += row_block) {
     const int64_t n1 = n0 + row_block < ne ? n0 + row_block : ne;
     if (gemm_f32) {
@@ -189,10 +193,15 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         }
       }
     } else {
+      // f16/bf16 (and f32) weights: the order depends on the weight's row count (simd.h).
       for (int64_t r = 0; r < M; ++r) {
         const uint8_t* a = act + r * act_row;
         float* yr = y + r * N;
-        for (int64_t n = n0; n < n1; ++n) yr[n] = wk->vec_dot(K, row_ptr(n), a);
+        for (int64_t n = n0; n < n1; ++n) {
+          int s = 0;
+          while (n >= first_row[s + 1]) ++s;
+          yr[n] = dots[s](K, row_ptr(n), a);
+        }
       }
     }
     if (m.addend) {  // epilogue, while the block's outputs are still in cache

@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/verbose.h"
+#include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/quant/simd.h"
 
 namespace ember::kernels {
@@ -80,6 +81,21 @@ VecDotFn select_vec_dot(uint32_t type) {
     if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot for type %u: %s declined (the CPU lacks it)\n", type, c[i].isa);
   }
   return nullptr;
+}
+
+VecDotFn vec_dot_for_weight(uint32_t type, int64_t rows) {
+  const QuantTypeKernels* k = find_quant_kernels(type);
+  if (!k) return nullptr;
+#if defined(__x86_64__)
+  if (rows % 4 != 0) {
+    if (k->vec_dot == vec_dot_f32_f32_avx2) return vec_dot_f32_f32_x4_avx2;
+    if (k->vec_dot == vec_dot_f16_f16_avx2) return vec_dot_f16_f16_x4_avx2;
+    if (k->vec_dot == vec_dot_bf16_bf16_avx2) return vec_dot_bf16_bf16_x4_avx2;
+  }
+#else
+  (void)rows;
+#endif
+  return k->vec_dot;
 }
 
 }  // namespace ember::kernels
