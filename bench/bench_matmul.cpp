@@ -5,6 +5,8 @@
 //                                         rows split across the backend's thread pool)
 //   vec_dot/<type>/<isa>/K../N..          each dot-product candidate alone, one thread, M = 1
 //   dnnl_sgemm/..., eigen/...             f32 baselines, where oneDNN / Eigen were found
+//   prefill_f32/{ember,dnnl_sgemm}/...   f32 GEMM at M = 128, 512 on the model's shapes and 1024^3;
+//                                         oneDNN only at t = OMP_NUM_THREADS
 //   probe/read_bw, probe/fma_peak         what the machine can do: streaming read bandwidth
 //                                         and peak f32 FMA rate (AVX2), for stating ratios
 //
@@ -18,6 +20,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -308,6 +311,30 @@ void register_all() {
             ->UseRealTime()->Unit(benchmark::kMicrosecond);
       }
     }
+  }
+  // f32 GEMM at prefill sizes, ember's op against oneDNN: the model's shapes at M = 128 and 512,
+  // and 1024^3 (read against probe/fma_peak). oneDNN's threads are its OpenMP runtime's: run
+  // with OMP_NUM_THREADS=<t> and filter on /t<t>, so the names carry that count.
+  {
+    const char* omp = std::getenv("OMP_NUM_THREADS");
+    const int omp_threads = omp && std::atoi(omp) > 0 ? std::atoi(omp) : 0;
+    constexpr Shape kPrefill[] = {{576, 576, "attn_q/o"}, {576, 1536, "ffn_gate/up"}, {1536, 576, "ffn_down"}, {1024, 1024, "square"}};
+    for (const Shape& s : kPrefill) {
+      for (int64_t M : {int64_t{128}, int64_t{512}, int64_t{1024}}) {
+        if ((s.K == 1024) != (M == 1024)) continue;
+        for (int t : kThreads) {
+          const std::string suffix = sfmt("K%lld/N%lld/M%lld/t%d", ll(s.K), ll(s.N), ll(M), t);
+          benchmark::RegisterBenchmark(("prefill_f32/ember/" + suffix).c_str(), bm_matmul_op, k::kTypeF32, s.K, s.N, M, t)
+              ->UseRealTime()->Unit(benchmark::kMicrosecond);
+#if defined(EMBER_BENCH_DNNL)
+          if (omp_threads == t)
+            benchmark::RegisterBenchmark(("prefill_f32/dnnl_sgemm/" + suffix).c_str(), bm_dnnl_sgemm, s.K, s.N, M)
+                ->UseRealTime()->Unit(benchmark::kMicrosecond);
+#endif
+        }
+      }
+    }
+    (void)omp_threads;
   }
   for (const Shape& s : kShapes) {
     for (int64_t M : kMs) {

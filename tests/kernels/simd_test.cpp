@@ -455,3 +455,41 @@ TEST(VecMath, Exp8IsAccurateAndSimdIsBitIdentical) {
 
 }  // namespace
 }  // namespace ember::kernels
+
+namespace ember::kernels {
+namespace {
+
+// f16/bf16 in llama.cpp's sgemm order (n % 8 == 0): the AVX2 dot bit-identical to a scalar
+// emulation of its 8 lanes (one fused multiply-add per element into lane i % 8, then
+// ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7))); other n take the _x4 order.
+TEST(VecDotSgemmOrder, F16AndBf16MatchLaneEmulation) {
+#if defined(__x86_64__)
+  if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2+FMA+F16C";
+  for (uint32_t type : {kTypeF16, kTypeBF16}) {
+    const VecDotFn avx2 = type == kTypeF16 ? vec_dot_f16_f16_avx2 : vec_dot_bf16_bf16_avx2;
+    const VecDotFn x4 = type == kTypeF16 ? vec_dot_f16_f16_x4_avx2 : vec_dot_bf16_bf16_x4_avx2;
+    for (int64_t n : {8, 16, 24, 64, 576, 1536, 7, 33, 100}) {
+      const std::vector<uint8_t> w = random_blocks(type, n, 3u + static_cast<uint32_t>(n));
+      const std::vector<uint8_t> a = random_blocks(type, n, 5u + static_cast<uint32_t>(n));
+      const float got = avx2(n, w.data(), a.data());
+      if (n % 8 != 0) {
+        const float want = x4(n, w.data(), a.data());
+        EXPECT_EQ(std::memcmp(&got, &want, 4), 0) << "n=" << n;
+        continue;
+      }
+      std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+      find_quant_kernels(type)->dequantize(w.data(), wf.data(), n);
+      find_quant_kernels(type)->dequantize(a.data(), af.data(), n);
+      float l[8] = {};
+      for (int64_t i = 0; i < n; ++i) l[i % 8] = std::fma(wf[static_cast<size_t>(i)], af[static_cast<size_t>(i)], l[i % 8]);
+      const float want = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+      EXPECT_EQ(std::memcmp(&got, &want, 4), 0) << "type " << type << " n=" << n << ": " << got << " vs " << want;
+    }
+  }
+#else
+  GTEST_SKIP() << "x86-64 only";
+#endif
+}
+
+}  // namespace
+}  // namespace ember::kernels

@@ -3,7 +3,9 @@
 #include "backends/cpu/ops/ops.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/gemm/gemm.h"
+#include "kernels/cpu/gemm/gemm_f32.h"
 #include "kernels/cpu/quant/quant.h"
+#include "kernels/cpu/quant/simd.h"
 
 namespace ember::cpu {
 
@@ -138,9 +140,32 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   constexpr int64_t kActRows = 4;
   const kernels::VecDotRowsFn rows_dot =
       M >= 2 ? kernels::find_vec_dot_rows(static_cast<uint32_t>(w.dtype)) : nullptr;
-  for (int64_t n0 = nb; n0 < ne; n0 += kRowBlock) {
-    const int64_t n1 = n0 + kRowBlock < ne ? n0 + kRowBlock : ne;
-    if (rows_dot) {
+  // f32 weights: the f32 GEMM (kernels/cpu/gemm/gemm_f32.h, any M, bit-identical to the per-row
+  // dot) takes the thread's whole range and blocks it itself.
+  const kernels::GemmF32Fn gemm_f32 = w.dtype == DType::F32 ? kernels::find_gemm_f32() : nullptr;
+  const int64_t row_block = gemm_f32 ? std::max<int64_t>(ne - nb, 1) : kRowBlock;
+  kernels::VecDotFn dots[kMaxMatMulWeights];
+  for (int s = 0; s < m.n_weights; ++s)
+    dots[s] = kernels::vec_dot_for_weight(static_cast<uint32_t>(w.dtype), m.w_desc[s]->shape[0]);
+  for (int64_t n0 = nb; n0 < ne; n0 += row_block) {
+    const int64_t n1 = n0 + row_block < ne ? n0 + row_block : ne;
+    if (gemm_f32) {
+      kernels::GemmF32Args p;
+      p.k = K;
+      p.w_stride = p.a_stride = K;
+      p.a = xf;
+      p.m = M;
+      p.y_stride = N;
+      for (int64_t n = n0; n < n1; n += p.n) {  // one call per weight (matmul_cat)
+        int s = 0;
+        while (n >= first_row[s + 1]) ++s;
+        p.w = reinterpret_cast<const float*>(row_ptr(n));
+        p.n = std::min(n1, first_row[s + 1]) - n;
+        p.y = y + n;
+        p.sgemm_order = m.w_desc[s]->shape[0] % 4 == 0;
+        gemm_f32(p);
+      }
+    } else if (rows_dot) {
       kernels::DotRowsArgs p;
       p.n = K;
       p.a_stride = act_row;
@@ -168,10 +193,15 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         }
       }
     } else {
+      // f16/bf16 (and f32) weights: the order depends on the weight's row count (simd.h).
       for (int64_t r = 0; r < M; ++r) {
         const uint8_t* a = act + r * act_row;
         float* yr = y + r * N;
-        for (int64_t n = n0; n < n1; ++n) yr[n] = wk->vec_dot(K, row_ptr(n), a);
+        for (int64_t n = n0; n < n1; ++n) {
+          int s = 0;
+          while (n >= first_row[s + 1]) ++s;
+          yr[n] = dots[s](K, row_ptr(n), a);
+        }
       }
     }
     if (m.addend) {  // epilogue, while the block's outputs are still in cache

@@ -219,7 +219,21 @@ float vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void* w, const void* a) {
   return acc;
 }
 
+// f16 and bf16 weights: llama.cpp's llamafile sgemm takes them (activations converted to the
+// weight type first) when n % 8 == 0 and the weight's row count is a multiple of 4: one 8-lane
+// accumulator per output, widened loads, one hsum8. Otherwise ggml's vec_dot (the _x4 kernels).
 float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a) {
+  if (n % 8 != 0) return vec_dot_f16_f16_x4_avx2(n, w, a);
+  const auto* x = static_cast<const uint16_t*>(w);
+  const auto* y = static_cast<const uint16_t*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))),
+                          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y + i))), acc);
+  return hsum8(acc);
+}
+
+float vec_dot_f16_f16_x4_avx2(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const uint16_t*>(w);
   const auto* y = static_cast<const uint16_t*>(a);
   const int64_t np = n & ~int64_t{31};
@@ -239,13 +253,26 @@ float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a) {
   return static_cast<float>(sum);
 }
 
+namespace {
+inline __m256 load_bf16x8(const uint16_t* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+}  // namespace
+
 float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a) {
+  if (n % 8 != 0) return vec_dot_bf16_bf16_x4_avx2(n, w, a);
   const auto* x = static_cast<const uint16_t*>(w);
   const auto* y = static_cast<const uint16_t*>(a);
-  const auto load = [](const uint16_t* p) {
-    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-  };
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) acc = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc);
+  return hsum8(acc);
+}
+
+float vec_dot_bf16_bf16_x4_avx2(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const uint16_t*>(w);
+  const auto* y = static_cast<const uint16_t*>(a);
+  const auto load = load_bf16x8;
   const int64_t np = n & ~int64_t{31};
   __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < np; i += 32)

@@ -160,6 +160,13 @@ void quantize_row_q8_1_ref(const float* src, void* dst, int64_t n);
 // a is in the weight type's activation type (QuantTypeKernels::act_type). Integer sums inside a
 // block, one float scaling per block (per sub-block for K-quants), f32 accumulation.
 float vec_dot_f32_f32(int64_t n, const void* w, const void* a);
+// Scalar twin of vec_dot_f32_f32_avx2 (simd.h), in its exact order: n % 8 == 0, one 8-lane
+// accumulator stepping by 8 (fused multiply-adds), reduced as ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7));
+// otherwise four 8-lane accumulators stepping by 32, (s0+s2)+(s1+s3), halves added, two
+// pairwise horizontal adds, then the tail one fused multiply-add at a time.
+float vec_dot_f32_f32_lanes(int64_t n, const void* w, const void* a);
+// Scalar twin of vec_dot_f32_f32_x4_avx2: the second order above (four accumulators) at any n.
+float vec_dot_f32_f32_x4_lanes(int64_t n, const void* w, const void* a);
 float vec_dot_f16_f16(int64_t n, const void* w, const void* a);
 float vec_dot_bf16_bf16(int64_t n, const void* w, const void* a);
 float vec_dot_q4_0_q8_0(int64_t n, const void* w, const void* a);

@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/verbose.h"
+#include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/quant/simd.h"
 
 namespace ember::kernels {
@@ -84,7 +85,7 @@ const TypeCandidates kCandidates[] = {
     EMBER_AVX2_THEN_SCALAR(kTypeQ6_K, vec_dot_q6_K_q8_K),
     EMBER_AVX2_THEN_SCALAR(kTypeF16, vec_dot_f16_f16),
     EMBER_AVX2_THEN_SCALAR(kTypeBF16, vec_dot_bf16_bf16),
-    {kTypeF32, {{"scalar", always, vec_dot_f32_f32}, {}}, 1},
+    EMBER_AVX2_THEN_SCALAR(kTypeF32, vec_dot_f32_f32),
 #endif
 #undef EMBER_AVX2_THEN_SCALAR
 };
@@ -112,6 +113,21 @@ VecDotFn select_vec_dot(uint32_t type) {
     if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot for type %u: %s declined (the CPU lacks it)\n", type, c[i].isa);
   }
   return nullptr;
+}
+
+VecDotFn vec_dot_for_weight(uint32_t type, int64_t rows) {
+  const QuantTypeKernels* k = find_quant_kernels(type);
+  if (!k) return nullptr;
+#if defined(__x86_64__)
+  if (rows % 4 != 0) {
+    if (k->vec_dot == vec_dot_f32_f32_avx2) return vec_dot_f32_f32_x4_avx2;
+    if (k->vec_dot == vec_dot_f16_f16_avx2) return vec_dot_f16_f16_x4_avx2;
+    if (k->vec_dot == vec_dot_bf16_bf16_avx2) return vec_dot_bf16_bf16_x4_avx2;
+  }
+#else
+  (void)rows;
+#endif
+  return k->vec_dot;
 }
 
 }  // namespace ember::kernels

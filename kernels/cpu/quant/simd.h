@@ -61,7 +61,25 @@ float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* w, const void* a);
 // dispatch candidate: the multi-row kernels (kernels/cpu/gemm) use it for such batches.
 float vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_f16_f16_avx2(int64_t n, const void* w, const void* a);
+// avx2_f32.cpp: f32 weights, in llama.cpp's order for them (its llamafile sgemm when n % 8 == 0:
+// one 8-lane accumulator per output; else its ggml_vec_dot_f32: four; quant.h,
+// vec_dot_f32_f32_lanes). The f32 GEMM of kernels/cpu/gemm (gemm_f32.h) reproduces it.
+float vec_dot_f32_f32_avx2(int64_t n, const void* w, const void* a);
+// ggml_vec_dot_f32's order at any n: llama.cpp's for weights whose row count is not a multiple
+// of 4 (its sgemm declines them). Not a dispatch candidate: the f32 GEMM uses it for them.
+float vec_dot_f32_f32_x4_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a);
+// f16/bf16 in llama.cpp's sgemm order when n % 8 == 0 (one 8-lane accumulator, hsum8), else
+// the _x4 order below; _x4: ggml's vec_dot_f16 / vec_dot_bf16 order at any n (four
+// accumulators by 32, tail added in double), for weights whose row count is not a multiple of 4.
+float vec_dot_f16_f16_x4_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_bf16_bf16_x4_avx2(int64_t n, const void* w, const void* a);
+#endif
+// The dot product the matmul uses for a weight of `rows` rows: the dispatched one, except that
+// f32/f16/bf16 weights whose row count is not a multiple of 4 take the _x4 order (llama.cpp's
+// sgemm declines them). nullptr where the type has none.
+VecDotFn vec_dot_for_weight(uint32_t type, int64_t rows);
+#if defined(__x86_64__)
 #endif
 
 #if defined(__aarch64__)

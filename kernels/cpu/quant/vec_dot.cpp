@@ -48,6 +48,39 @@ float vec_dot_f32_f32(int64_t n, const void* w, const void* a) {
   return acc;
 }
 
+float vec_dot_f32_f32_lanes(int64_t n, const void* w, const void* a) {
+  assert(n >= 0);
+  const auto* x = static_cast<const float*>(w);
+  const auto* y = static_cast<const float*>(a);
+  if (n % 8 == 0) {
+    float l[8] = {};
+    for (int64_t i = 0; i < n; i += 8)
+      for (int j = 0; j < 8; ++j) l[j] = std::fma(x[i + j], y[i + j], l[j]);
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+  }
+  return vec_dot_f32_f32_x4_lanes(n, w, a);
+}
+
+float vec_dot_f32_f32_x4_lanes(int64_t n, const void* w, const void* a) {
+  assert(n >= 0);
+  const auto* x = static_cast<const float*>(w);
+  const auto* y = static_cast<const float*>(a);
+  const int64_t np = n & ~int64_t{31};
+  float s[4][8] = {};
+  for (int64_t i = 0; i < np; i += 32)
+    for (int v = 0; v < 4; ++v)
+      for (int j = 0; j < 8; ++j) s[v][j] = std::fma(x[i + 8 * v + j], y[i + 8 * v + j], s[v][j]);
+  float h[4];
+  for (int j = 0; j < 4; ++j) {
+    const float lo = (s[0][j] + s[2][j]) + (s[1][j] + s[3][j]);
+    const float hi = (s[0][j + 4] + s[2][j + 4]) + (s[1][j + 4] + s[3][j + 4]);
+    h[j] = lo + hi;
+  }
+  float sum = (h[0] + h[1]) + (h[2] + h[3]);
+  for (int64_t i = np; i < n; ++i) sum = std::fma(x[i], y[i], sum);
+  return sum;
+}
+
 float vec_dot_f16_f16(int64_t n, const void* w, const void* a) {
   assert(n >= 0);
   const auto* x = static_cast<const uint16_t*>(w);
