@@ -19,9 +19,8 @@
 // as llama.cpp was driven for the goldens (logits_all): its q6_K output matmul then saw the whole
 // prompt, and ember's sees it too only when it computes every row.
 // For f32/f16/bf16 ember follows llama.cpp's two dot orders (llamafile's sgemm for weights whose
-// row count is a multiple of 4, ggml's vec_dot otherwise) but not yet every bit (f16/bf16 rows
-// are not converted exactly as llama.cpp converts them in prompts), and random weights make
-// near-ties common. There the bound is 0.25 absolute on the recorded logits (measured worst:
+// row count is a multiple of 4, ggml's vec_dot otherwise) but not yet every bit (the remaining
+// differences are not traced yet), and random weights make near-ties common. There the bound is 0.25 absolute on the recorded logits (measured worst:
 // f32 0.00011, f16 0.0029, qwen2 f16 0.0022, bf16 0.014; a wrong op moves logits by several
 // units; every greedy token is equal today), and a greedy
 // disagreement is accepted only where llama.cpp's own margin between its first and second
