@@ -90,7 +90,10 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
         const size_t w_row = quant_row_bytes(*wq, K);
         const size_t a_row = quant_row_bytes(*aq, K);
         for (int64_t M = 1; M <= 9; ++M) {
-          for (size_t pad : {size_t{0}, size_t{14}}) {  // packed and strided rows (blocks keep their 2-byte alignment)
+          // Packed and strided rows; the stride keeps the activation block's alignment (2 bytes,
+          // q8_K's float scale 4).
+          const size_t odd_pad = wq->act_type == kTypeQ8_K ? 16 : 14;
+          for (size_t pad : {size_t{0}, odd_pad}) {
            for (int64_t batch : {int64_t{0}, int64_t{16}}) {
             SCOPED_TRACE(std::string(cands[c].isa) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
                          " M=" + std::to_string(M) + " pad=" + std::to_string(pad) + " batch=" + std::to_string(batch));

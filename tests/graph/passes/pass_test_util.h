@@ -140,8 +140,13 @@ inline OpGraph attention_graph(const AttnWeights& w, const AttnShape& s, int64_t
   Value v = b.matmul(x, b.weight("v", DType::Q8_0, {s.Hkv * s.D, s.K}, w.v));
   q = b.rope(b.reshape(q, {M, s.H, s.D}), pos, s.n_rot, s.mode, 10000.0f, 0.5f);
   k = b.rope(b.reshape(k, {M, s.Hkv, s.D}), pos, s.n_rot, s.mode, 10000.0f, 0.5f);
-  Value kc = b.kv_write(k, b.kv_cache(0, 0, s.n_blocks, s.block, s.Hkv, s.D, s.kv));
-  Value vc = b.kv_write(b.reshape(v, {M, s.Hkv, s.D}), b.kv_cache(0, 1, s.n_blocks, s.block, s.Hkv, s.D, s.kv));
+  // One node per statement: the order of a call's arguments is unspecified (g++ and clang
+  // differ), and the expected texts depend on the node order.
+  Value kcache = b.kv_cache(0, 0, s.n_blocks, s.block, s.Hkv, s.D, s.kv);
+  Value kc = b.kv_write(k, kcache);
+  Value vcache = b.kv_cache(0, 1, s.n_blocks, s.block, s.Hkv, s.D, s.kv);
+  Value v3 = b.reshape(v, {M, s.Hkv, s.D});
+  Value vc = b.kv_write(v3, vcache);
   b.output(b.attention(q, kc, vc, 0.25f));
   if (k_also_output) b.output(k);
   auto g = b.finish();
