@@ -20,7 +20,8 @@
 // where the CPU's own top two logits are closer than kNearTie (reported), at least
 // kMinIdentical of all steps must agree, and the CPU's top-10 logits must be within the
 // tolerance. Measured (this machine, PoCL 5 / npu-ref): default model split 0-14 opencl,
-// 15-29 cpu: 2 of 64 tokens differ (cpu margins 0.19, 0.27), 1.06 on the top 10; tiny models
+// 15-29 cpu: 2 of 64 tokens differ (cpu margins 0.19, 0.27), 1.06-1.28 on the top 10 (the
+// tuner's kernel choice varies; bound 1.75 for this case, see below); tiny models
 // split: at most 0.48 (q4_0), 9 of 192 tokens at near ties; default model + npu-ref: 1 of 64
 // (margin 0.35), 0.99; tiny f32/f16 + npu-ref: 0 differ, at most 0.045.
 #include <gtest/gtest.h>
@@ -257,7 +258,10 @@ TEST(PlacedSession, ForkedSequencesCopyDeviceKvBlocks) {
 INSTANTIATE_TEST_SUITE_P(
     Goldens, PlacedModel,
     ::testing::Values(
-        PlaceCase{"SmolLM2_split_opencl_cpu", "SmolLM2-135M-Instruct.Q4_1.json", true, "opencl", 1.25f},
+        // 1.75, not opencl_model_test's 1.25: the tuner picks the OpenCL matmul kernel by timing,
+        // so its summation order varies from run to run; measured 1.06 with one choice and 1.28
+        // with another (a fresh tuning cache in CI). A wrong kernel moves logits by several units.
+        PlaceCase{"SmolLM2_split_opencl_cpu", "SmolLM2-135M-Instruct.Q4_1.json", true, "opencl", 1.75f},
         PlaceCase{"tiny_llama_f32_split_opencl_cpu", "tiny-llama-f32-gqa1.json", false, "opencl", 0.25f},
         PlaceCase{"tiny_llama_f16_split_opencl_cpu", "tiny-llama-f16-gqa4.json", false, "opencl", 0.25f},
         PlaceCase{"tiny_llama_q8_0_split_opencl_cpu", "tiny-llama-q8_0-gqa2.json", false, "opencl", 0.5f},
