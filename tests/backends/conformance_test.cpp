@@ -30,6 +30,7 @@
 #include "graph/graph.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant/quant.h"
+#include "support/random_weights.h"
 #include "support/test_support.h"
 
 namespace ember {
@@ -42,41 +43,6 @@ namespace ek = ember::kernels;
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                               DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-// Random, valid weight bytes: random payload with every f16 scale field set to a small finite value.
-std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f), sc(0.002f, 0.02f);
-  std::uniform_int_distribution<int> byte(0, 255);
-  std::vector<uint8_t> w(dtype_row_bytes(t, n));
-  if (t == DType::F32) {
-    for (int64_t i = 0; i < n; ++i) {
-      const float f = u(rng);
-      std::memcpy(w.data() + 4 * i, &f, 4);
-    }
-    return w;
-  }
-  if (t == DType::F16 || t == DType::BF16) {
-    for (int64_t i = 0; i < n; ++i) {
-      const uint16_t h = t == DType::F16 ? ek::f32_to_fp16(u(rng)) : ek::f32_to_bf16(u(rng));
-      std::memcpy(w.data() + 2 * i, &h, 2);
-    }
-    return w;
-  }
-  for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
-  std::vector<size_t> halves;  // byte offsets of f16 fields in a block
-  switch (t) {
-    case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: halves = {0}; break;
-    case DType::Q4_1: case DType::Q5_1: case DType::Q4_K: case DType::Q5_K: halves = {0, 2}; break;
-    case DType::Q6_K: halves = {208}; break;
-    default: break;
-  }
-  const DTypeInfo info = dtype_info(t);
-  for (size_t b = 0; b < w.size() / info.block_bytes; ++b)
-    for (size_t off : halves) {
-      const uint16_t h = ek::f32_to_fp16(sc(rng));
-      std::memcpy(w.data() + b * info.block_bytes + off, &h, 2);
-    }
-  return w;
-}
 
 std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
   std::uniform_real_distribution<float> u(lo, hi);
@@ -125,7 +91,7 @@ std::vector<Case> make_cases() {
     c.op = "matmul";
     c.dtype = t;
     std::vector<float> x = random_floats(M * K, rng);
-    c.keep.push_back(random_weights(t, N * K, rng));
+    c.keep.push_back(test::random_weights(t, N * K, rng));
     Builder b;
     Value vx = b.input("x", DType::F32, {M, K});
     b.output(b.matmul(vx, b.weight("w", t, {N, K}, c.keep.back().data())));
@@ -149,7 +115,7 @@ std::vector<Case> make_cases() {
     Case c;
     c.op = "embedding";
     c.dtype = t;
-    c.keep.push_back(random_weights(t, V * E, rng));
+    c.keep.push_back(test::random_weights(t, V * E, rng));
     Builder b;
     b.output(b.embedding(b.weight("table", t, {V, E}, c.keep.back().data()), b.input("tokens", DType::I32, {4})));
     c.g = finish(b);
