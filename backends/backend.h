@@ -102,6 +102,18 @@ class Backend {
     for (size_t i = 0; i < out.size(); ++i) out[i] = supports(graph, static_cast<int>(i));
     return out;
   }
+  // Weight preparation (graph/passes/prepare_weights.cpp), once at load: the layout in which
+  // this backend's kernel for `node` would read its input `k`, a plain weight (Plain: as it
+  // lies); and, for a layout it asked for, writing that weight in it to dst. A packed layout
+  // has the plain weight's size in bytes (op.h).
+  virtual WeightLayout weight_layout(const OpGraph& graph, int node, int k) const {
+    (void)graph, (void)node, (void)k;
+    return WeightLayout::Plain;
+  }
+  virtual Status pack_weight(const OpGraph& graph, int node, int k, void* dst) const {
+    (void)graph, (void)k, (void)dst;
+    return Error("backend %s asks for no weight layout (node %d)", info().name.c_str(), node);
+  }
   virtual Expected<std::unique_ptr<Buffer>> alloc(size_t bytes) = 0;
   virtual Queue& queue() = 0;
   virtual Expected<std::unique_ptr<Plan>> prepare(const OpGraph& graph) = 0;

@@ -2,6 +2,14 @@
 
 namespace ember {
 
+const char* layout_name(WeightLayout l) {
+  switch (l) {
+    case WeightLayout::Plain: return "plain";
+    case WeightLayout::Q4_1x2: return "q4_1x2";
+  }
+  return "?";
+}
+
 const char* op_name(OpKind op) {
   switch (op) {
     case OpKind::Input: return "input";

@@ -68,6 +68,16 @@ const char* op_name(OpKind op);
 
 enum class RopeMode : uint8_t { Normal = 0, NeoX = 1 };
 
+// How a weight's bytes are arranged. Plain: as in the model file, row after row of the
+// dtype's blocks. Every other layout is made once at load by the prepare-weights pass
+// (graph/passes/prepare_weights.cpp) for the backend kernel that asked for it, and read only by
+// the node that asked; the dtype, shape and size in bytes stay those of the plain weight.
+enum class WeightLayout : uint8_t {
+  Plain = 0,
+  Q4_1x2 = 1,  // q4_1 rows in pairs, block by block (kernels/cpu/gemm/pack.h)
+};
+const char* layout_name(WeightLayout l);
+
 struct OpAttrs {
   std::string name;           // Input: binding name; Weight: tensor name
   float eps = 0;              // RmsNorm
@@ -80,6 +90,7 @@ struct OpAttrs {
   float rope_freq_scale = 1.0f;
   std::array<int, 4> perm{0, 1, 2, 3};  // Permute
   int64_t begin = 0;          // Slice: first column
+  WeightLayout layout = WeightLayout::Plain;  // Weight: how `weight` is arranged
 };
 
 // Whether op writes a layer's KV cache (kv_write or its fused form): an effect that outlives

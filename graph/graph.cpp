@@ -66,6 +66,9 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
       for (int i = 0; i < n.out.rank; ++i)
         if (n.out.shape[i] <= 0) return fail("dimensions must be positive");
       if (n.op == OpKind::Weight && !n.weight) return fail("weight has no data");
+      if (n.op == OpKind::Weight && n.attrs.layout == WeightLayout::Q4_1x2 &&
+          (n.out.dtype != DType::Q4_1 || n.out.rank != 2))
+        return fail("layout q4_1x2 is for 2-D q4_1 weights");
       if (n.op == OpKind::KvCache && n.out.dtype != DType::F16 &&
           !(n.out.dtype == DType::Q8_0 && n.out.rank == 4 && n.out.shape[3] % 32 == 0))
         return fail("a kv cache is f16, or q8_0 with a head dimension that is a multiple of 32");
@@ -259,7 +262,10 @@ std::string print(const OpGraph& g) {
     const OpAttrs& a = n.attrs;
     switch (n.op) {
       case OpKind::Input: os << " \"" << a.name << "\""; break;
-      case OpKind::Weight: os << " \"" << a.name << "\""; break;
+      case OpKind::Weight:
+        os << " \"" << a.name << "\"";
+        if (a.layout != WeightLayout::Plain) os << " layout=" << layout_name(a.layout);
+        break;
       case OpKind::KvCache: os << " layer=" << a.layer << (a.kv_which ? " v" : " k"); break;
       case OpKind::RmsNorm:
       case OpKind::RmsNormMul:

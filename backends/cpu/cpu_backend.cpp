@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/ops/ops.h"
+#include "kernels/cpu/gemm/pack.h"
 #include "backends/cpu/thread_pool.h"
 #include "kernels/cpu/quant/quant.h"
 
@@ -116,8 +117,31 @@ class CpuBackend final : public Backend {
 
   const DeviceInfo& info() const override { return info_; }
 
+  WeightLayout weight_layout(const OpGraph& g, int node, int k) const override {
+    return cpu::matmul_weight_layout(g, g.nodes[node], k);
+  }
+
+  Status pack_weight(const OpGraph& g, int node, int k, void* dst) const override {
+    const Node& w = g.nodes[g.nodes[node].inputs[k]];
+    switch (weight_layout(g, node, k)) {
+      case WeightLayout::Q4_1x2:
+        kernels::pack_q4_1x2(w.weight, w.out.shape[0], w.out.shape[1], dst);
+        return Status::Ok();
+      case WeightLayout::Plain: break;
+    }
+    return Error("cpu: node %d (%s) reads its weight %s as it lies", node, g.nodes[node].label.c_str(), w.attrs.name.c_str());
+  }
+
   Support supports(const OpGraph& g, int i) const override {
     const Node& n = g.nodes[i];
+    // A prepared weight only where this node's kernel reads that layout.
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const Node& in = g.nodes[n.inputs[k]];
+      if (in.op == OpKind::Weight && in.attrs.layout != WeightLayout::Plain &&
+          cpu::matmul_weight_layout(g, n, static_cast<int>(k)) != in.attrs.layout)
+        return {false, std::string("weight ") + in.attrs.name + " is in layout " + layout_name(in.attrs.layout) +
+                           ", which this node's kernel does not read"};
+    }
     switch (n.op) {
       case OpKind::Input: case OpKind::Weight: case OpKind::KvCache: case OpKind::Reshape:
         return {};
@@ -280,6 +304,7 @@ class CpuBackend final : public Backend {
         for (size_t k = 0; k < n.inputs.size() && k < static_cast<size_t>(cpu::kMaxOpInputs); ++k) {
           c.in[k] = p.ptrs[n.inputs[k]];
           c.in_desc[k] = &g.nodes[n.inputs[k]].out;
+          c.in_layout[k] = g.nodes[n.inputs[k]].attrs.layout;
           c.in_stride[k] = p.row_stride[n.inputs[k]];
         }
         fn(c);

@@ -4,8 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/backend.h"
@@ -47,6 +51,30 @@ struct PlacementDevice {
 
 // What passes may consult. Passes never reach hardware: they only ask the backend whether
 // it can run a node (Backend::supports).
+// The weights prepare-weights has packed, kept for as long as any graph compiled with them may
+// run (the model owns one): keyed by the plain bytes and the layout, so a weight is packed once
+// however many step shapes are compiled. Thread-safe.
+class WeightStore {
+ public:
+  // Called with a weight's plain bytes once they are packed (the model releases the file pages
+  // behind them, so the packed copy does not add to resident memory). May be empty.
+  std::function<void(const void* plain, size_t bytes)> on_packed;
+
+  // The weight at `plain` (`bytes` long) in `layout`, packed by `pack` into fresh memory the
+  // first time it is asked for. The memory is 64-byte aligned and lives as long as the store.
+  Expected<const void*> get(const void* plain, size_t bytes, WeightLayout layout,
+                            const std::function<Status(void* dst)>& pack);
+  size_t packed_bytes() const;  // all packed weights together
+
+ private:
+  struct Freer {
+    void operator()(void* p) const;
+  };
+  mutable std::mutex mu_;
+  std::map<std::pair<const void*, WeightLayout>, std::unique_ptr<void, Freer>> packed_;
+  size_t bytes_ = 0;
+};
+
 struct PassContext {
   // The backend that will run the graph. Fusing and merging passes create a node only where
   // it says it can run it; without a backend they create none. Once the graph is placed, the
@@ -56,6 +84,8 @@ struct PassContext {
   // Placement: the devices present ([0] the CPU) and the policy. Kind::None: place does nothing.
   std::vector<PlacementDevice> devices;
   PlacementPolicy placement;
+  // Where prepare-weights keeps packed weights; without one it packs nothing.
+  WeightStore* weights = nullptr;
 };
 
 struct Pass {
@@ -74,6 +104,7 @@ Status run_fuse_rms_norm_mul(OpGraph& g, const PassContext& ctx);
 Status run_fuse_norm_matmul(OpGraph& g, const PassContext& ctx);
 Status run_fuse_matmul_add(OpGraph& g, const PassContext& ctx);
 Status run_fuse_rope(OpGraph& g, const PassContext& ctx);
+Status run_prepare_weights(OpGraph& g, const PassContext& ctx);
 Status run_plan_memory(OpGraph& g, const PassContext& ctx);
 
 // Checks a placement against the graph: one device per node, weights and inputs on none, and

@@ -7,7 +7,9 @@
 //   3. fusions, each only where the backend says it runs the fused op (the rewrites drop
 //      the nodes they absorb, so they leave nothing dead behind); fuse-norm-matmul fuses
 //      what fuse-rms-norm-mul made, so it comes after it;
-//   4. memory planning last, over the final schedule.
+//   4. weight preparation: each weight repacked once into the layout its node's kernel reads
+//      (it asks the backend about the final, fused nodes);
+//   5. memory planning last, over the final schedule.
 // Every pass is optional: the graph the builder makes runs as it is, and a backend gives an
 // unplanned graph a naive memory layout.
 #include "graph/passes/pipeline.h"
@@ -35,6 +37,8 @@ const std::vector<Pass>& pipeline() {
        run_fuse_matmul_add},
       {"fuse-rope", "no rope read only by a kv_write or an attention (rotated while stored or loaded)",
        run_fuse_rope},
+      {"prepare-weights", "every weight is in the layout its backend's kernels ask for (packed once, at load)",
+       run_prepare_weights},
       {"plan-memory", "every arena node has a block; blocks overlap only if lifetimes do not", run_plan_memory},
   };
   return passes;

@@ -368,6 +368,21 @@ class PlacedSupport final : public Backend {
     if (static_cast<size_t>(d) >= devices_.size() || !devices_[d].backend) return {false, "no backend for its device"};
     return devices_[d].backend->supports(g, node);
   }
+  // The backend of a node's device; nullptr when unknown.
+  const Backend* backend_of(const OpGraph& g, int node) const {
+    const size_t i = static_cast<size_t>(node);
+    const int d = i < g.placement.device.size() ? g.placement.device[i] : inherited_device(g, g.nodes[i]);
+    return d >= 0 && static_cast<size_t>(d) < devices_.size() ? devices_[d].backend : nullptr;
+  }
+  WeightLayout weight_layout(const OpGraph& g, int node, int k) const override {
+    const Backend* b = backend_of(g, node);
+    return b ? b->weight_layout(g, node, k) : WeightLayout::Plain;
+  }
+  Status pack_weight(const OpGraph& g, int node, int k, void* dst) const override {
+    const Backend* b = backend_of(g, node);
+    if (!b) return Error("placed: node %d has no device", node);
+    return b->pack_weight(g, node, k, dst);
+  }
   Expected<std::unique_ptr<Buffer>> alloc(size_t) override { return Error("placed: answers supports() only"); }
   Queue& queue() override { std::abort(); }
   Expected<std::unique_ptr<Plan>> prepare(const OpGraph&) override { return Error("placed: answers supports() only"); }

@@ -3,6 +3,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -49,10 +52,26 @@ CpuFeatures detect() {
 #endif
   return f;
 }
+
+// EMBER_MAX_CPU_ISA caps what dispatch may use (as oneDNN's ONEDNN_MAX_CPU_ISA): "avx2" hides
+// AVX-512, "scalar" every SIMD extension; so one binary on one machine can run, test and
+// benchmark each kernel family side by side. Unset or "all": what the CPU has.
+CpuFeatures capped(CpuFeatures f) {
+  const char* cap = std::getenv("EMBER_MAX_CPU_ISA");
+  if (!cap || !*cap || std::strcmp(cap, "all") == 0) return f;
+  const bool scalar = std::strcmp(cap, "scalar") == 0;
+  if (!scalar && std::strcmp(cap, "avx2") != 0) {
+    std::fprintf(stderr, "ember: EMBER_MAX_CPU_ISA='%s' is not one of all, avx2, scalar; ignored\n", cap);
+    return f;
+  }
+  f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = false;
+  if (scalar) f = CpuFeatures{};
+  return f;
+}
 }  // namespace
 
 const CpuFeatures& cpu_features() {
-  static const CpuFeatures f = detect();
+  static const CpuFeatures f = capped(detect());
   return f;
 }
 

@@ -17,6 +17,8 @@ struct CpuFeatures {
   bool fp16 = false;
 
   bool x86_avx2_fma_f16c() const { return avx2 && fma && f16c; }
+  // What the avx512*.cpp kernel files are compiled for: AVX-512 F/BW/VL/VNNI plus the above.
+  bool x86_avx512_vnni() const { return x86_avx2_fma_f16c() && avx512f && avx512bw && avx512vl && avx512vnni; }
 };
 
 const CpuFeatures& cpu_features();

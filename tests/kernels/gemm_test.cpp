@@ -18,6 +18,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/gemm/gemm.h"
+#include "kernels/cpu/gemm/pack.h"
 #include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/quant/simd.h"
 
@@ -159,6 +160,31 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
             for (int64_t i = 0; i < M * N; ++i)
               ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
                   << "pairs: row " << i / N << " col " << i % N << ": " << got[i] << " vs per-row " << want[i];
+            if (!cands[c].packed_pairs) continue;
+            // Packed pair mode: the same weights rearranged into q4_1x2 (pack.h); row pairs
+            // through the packed kernel, an odd last row (a plain row after the pairs) alone.
+            ASSERT_EQ(type, kTypeQ4_1) << "q4_1x2 is the only packed layout";
+            std::vector<uint8_t> packed(q4_1x2_bytes(N, K));
+            pack_q4_1x2(w.data(), N, K, packed.data());
+            std::fill(got.begin(), got.end(), -1.0f);
+            for (int64_t n = 0; n < N; n += 2) {
+              DotRowsArgs p;
+              p.n = K;
+              p.w = q4_1x2_pair(packed.data(), n / 2, K);
+              p.a = act.data();
+              p.a_stride = a_stride;
+              p.rows = M;
+              p.y = got.data() + n;
+              p.y_stride = N;
+              p.ad = ad.data();
+              p.as = as.data();
+              p.s_stride = S;
+              if (n + 1 < N) cands[c].packed_pairs(p);
+              else cands[c].fn(p);
+            }
+            for (int64_t i = 0; i < M * N; ++i)
+              ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+                  << "packed pairs: row " << i / N << " col " << i % N << ": " << got[i] << " vs per-row " << want[i];
            }
           }
         }

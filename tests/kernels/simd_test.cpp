@@ -125,6 +125,50 @@ TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
 INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ5_0, kTypeQ5_1,
                                                           kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16, kTypeF32));
 
+// The AVX-512 VNNI dot products compute the AVX2 ones' integers with vpdpbusd and then the same
+// float operations: bit-identical (memcmp), at every edge length, including weights with -128
+// bytes (random bytes hit it), which only vpmaddubsw could saturate on (it cannot, see
+// kernels/cpu/x86/avx2_common.h).
+TEST(VecDotAvx512, BitIdenticalToAvx2) {
+  int tested = 0;
+  for (uint32_t type : {kTypeQ4_0, kTypeQ4_1, kTypeQ8_0}) {
+    int n_cand = 0;
+    const VecDotCandidate* c = vec_dot_candidates(type, &n_cand);
+    for (int i = 0; i < n_cand; ++i) {
+      const std::string isa = c[i].isa;
+      if (isa.rfind("avx512", 0) != 0) continue;
+      if (!c[i].cpu_has()) {
+        std::printf("[  SKIPPED ] %s for type %u: this CPU lacks AVX-512 F/BW/VL/VNNI\n", isa.c_str(), type);
+        continue;
+      }
+      const std::string twin_isa = "avx2" + isa.substr(6);
+      VecDotFn twin = nullptr;
+      for (int j = 0; j < n_cand; ++j)
+        if (twin_isa == c[j].isa) twin = c[j].fn;
+      ASSERT_NE(twin, nullptr) << isa << " has no " << twin_isa << " twin";
+      const QuantTypeKernels* k = find_quant_kernels(type);
+      const QuantTypeKernels* a = find_quant_kernels(k->act_type);
+      for (int64_t n : edge_lengths(k->block_elems)) {
+        for (uint32_t seed : {1u, 2u, 3u}) {
+          SCOPED_TRACE(isa + " type " + std::to_string(type) + " n=" + std::to_string(n));
+          std::vector<uint8_t> w = random_blocks(type, n, seed * 1000 + static_cast<uint32_t>(n));
+          const std::vector<float> x = random_floats(static_cast<size_t>(n), seed + static_cast<uint32_t>(n), 3.0f);
+          std::vector<uint8_t> act(quant_row_bytes(*a, n));
+          a->quantize_act(x.data(), act.data(), n);
+          const float want = twin(n, w.data(), act.data()), got = c[i].fn(n, w.data(), act.data());
+          ASSERT_EQ(std::memcmp(&want, &got, sizeof want), 0) << got << " vs " << want;
+        }
+      }
+      ++tested;
+    }
+  }
+#if defined(__x86_64__)
+  if (tested == 0) GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
+#else
+  GTEST_SKIP() << "x86-64 only";
+#endif
+}
+
 // q4_K in llama.cpp's repacked arithmetic (single rows: GEMV order; rows of a batch: GEMM
 // order): the AVX2 kernels bit-identical to their scalar twins, and both close to the plain
 // scalar dot product (they differ from it only in the order of the f32 additions).

@@ -4,6 +4,7 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/gemm/gemm.h"
 #include "kernels/cpu/gemm/gemm_f32.h"
+#include "kernels/cpu/gemm/pack.h"
 #include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/quant/simd.h"
 
@@ -11,9 +12,10 @@ namespace ember::cpu {
 
 // y[M,N] = x[M,K] · w[N,K]ᵀ. Phase 1 converts the activation rows once into the weight type's
 // activation format (q8_0, q8_1, q8_K, f16, ...); phase 2 splits the weight rows across
-// threads, so every weight byte is read once per step whatever M is. With M >= 2 and a
-// multi-row kernel for the type (kernels/cpu/gemm), each weight row meets 4 activation rows
-// per call, so its blocks are decoded once per 4 rows; the results are bit-identical to the
+// threads, so every weight byte is read once per step whatever M is. With a multi-row kernel
+// for the type (kernels/cpu/gemm), each weight row (or pair of rows, in pair mode; at M = 1
+// too) meets up to 4 activation rows per call, so its blocks are decoded once per 4 rows and
+// two rows' chains run side by side; the results are bit-identical to the
 // per-row dot products (same float operations per output), so M never changes a value -
 // except where llama.cpp itself adds the rows of a batch in another order than single rows,
 // and ember follows it (kernels/cpu/gemm/gemm.h): q4_K in complete groups of 4 from row 0,
@@ -23,7 +25,8 @@ namespace ember::cpu {
 // up to three weights taken in turn where they lie (no concatenated copy), and matmul_add adds
 // its addend to each output after its dot product, the same single float addition the
 // unfused add would do (a + b == b + a exactly), so both are bit-identical to their unfused
-// graphs.
+// graphs. A q4_1 weight that prepare-weights stored as q4_1x2 (kernels/cpu/gemm/pack.h) is
+// read pair by pair by the packed pair kernel, with the same arithmetic.
 namespace {
 
 // Where the activation blocks' f32 scales start in the matmul scratch, after the rows.
@@ -56,6 +59,23 @@ size_t matmul_scratch_bytes(const Node&, const TensorDesc& x, const TensorDesc& 
   return bytes;
 }
 
+WeightLayout matmul_weight_layout(const OpGraph& g, const Node& n, int k) {
+  int first = 0;  // the node's first weight input
+  switch (n.op) {
+    case OpKind::MatMul: case OpKind::MatMulAdd: if (k != 1) return WeightLayout::Plain; first = 1; break;
+    case OpKind::MatMulCat: first = 1; break;
+    case OpKind::NormMatMul: first = 2; break;
+    default: return WeightLayout::Plain;
+  }
+  const int last = n.op == OpKind::MatMulCat || n.op == OpKind::NormMatMul ? static_cast<int>(n.inputs.size()) - 1 : first;
+  if (k < first || k > last) return WeightLayout::Plain;
+  for (int s = first; s <= last; ++s) {
+    const TensorDesc& w = g.nodes[n.inputs[s]].out;
+    if (w.dtype != DType::Q4_1 || w.rank != 2 || (s < last && w.shape[0] % 2 != 0)) return WeightLayout::Plain;
+  }
+  return kernels::find_vec_dot_rows_packed_pairs(kernels::kTypeQ4_1) ? WeightLayout::Q4_1x2 : WeightLayout::Plain;
+}
+
 Support matmul_supports(const TensorDesc& w) {
   const kernels::QuantTypeKernels* k = kernels::find_quant_kernels(static_cast<uint32_t>(w.dtype));
   if (!k || !k->vec_dot) return {false, std::string("no CPU matmul for weight type ") + dtype_name(w.dtype)};
@@ -76,8 +96,13 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
 
   const uint8_t* act = reinterpret_cast<const uint8_t*>(xf);
   size_t act_row = static_cast<size_t>(K) * sizeof(float);
-  // Pair mode (two weight rows per kernel call) at M >= 2 where the type has it.
-  const kernels::VecDotRowsFn pairs = M >= 2 ? kernels::find_vec_dot_rows_pairs(static_cast<uint32_t>(w.dtype)) : nullptr;
+  // Pair mode (two weight rows per kernel call) where the type has it, at every M: at decode
+  // (M = 1) too, the two rows' independent chains keep more loads in flight.
+  const kernels::VecDotRowsFn pairs = kernels::find_vec_dot_rows_pairs(static_cast<uint32_t>(w.dtype));
+  bool packed = false;  // some weight in q4_1x2 (matmul_weight_layout): read by packed_pairs
+  for (int s = 0; s < m.n_weights; ++s) packed = packed || m.w_layout[s] == WeightLayout::Q4_1x2;
+  const kernels::VecDotRowsFn packed_pairs =
+      packed ? kernels::find_vec_dot_rows_packed_pairs(static_cast<uint32_t>(w.dtype)) : nullptr;
   float* ad = nullptr;
   float* as = nullptr;
   int64_t bpr = 0;
@@ -127,19 +152,29 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   }
 
   const size_t w_row = dtype_row_bytes(w.dtype, K);
-  auto row_ptr = [&](int64_t n) {
+  auto segment = [&](int64_t n) {
     int s = 0;
     while (n >= first_row[s + 1]) ++s;
+    return s;
+  };
+  // Row n where it lies: in a plain weight, or, in a q4_1x2 weight, the row pair that starts
+  // at n (n - first row even) or its odd last row.
+  auto row_ptr = [&](int64_t n) {
+    const int s = segment(n);
+    if (m.w_layout[s] == WeightLayout::Q4_1x2) return kernels::q4_1x2_pair(m.w[s], (n - first_row[s]) / 2, K);
     return static_cast<const uint8_t*>(m.w[s]) + (n - first_row[s]) * w_row;
   };
   float* y = static_cast<float*>(c.out);
   int64_t nb, ne;
   split_range(N, c.ith, c.nth, &nb, &ne);
+  if (packed) {  // a thread's rows start on a pair (every weight but the last has even rows)
+    nb -= nb % 2;
+    if (ne < N) ne -= ne % 2;
+  }
   // Blocks of weight rows stay in cache while every activation row passes over them.
   constexpr int64_t kRowBlock = 16;
   constexpr int64_t kActRows = 4;
-  const kernels::VecDotRowsFn rows_dot =
-      M >= 2 ? kernels::find_vec_dot_rows(static_cast<uint32_t>(w.dtype)) : nullptr;
+  const kernels::VecDotRowsFn rows_dot = kernels::find_vec_dot_rows(static_cast<uint32_t>(w.dtype));
   // f32 weights: the f32 GEMM (kernels/cpu/gemm/gemm_f32.h, any M, bit-identical to the per-row
   // dot) takes the thread's whole range and blocks it itself.
   const kernels::GemmF32Fn gemm_f32 = w.dtype == DType::F32 ? kernels::find_gemm_f32() : nullptr;
@@ -180,6 +215,19 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         for (int64_t n = n0; n < n1;) {
           p.w = row_ptr(n);
           p.y = y + m0 * N + n;
+          const int s = segment(n);
+          if (m.w_layout[s] == WeightLayout::Q4_1x2) {
+            // A pair of the packed weight, or its odd last row (a plain row).
+            if (n + 1 < first_row[s + 1]) {
+              p.w1 = nullptr;
+              packed_pairs(p);
+              n += 2;
+            } else {
+              rows_dot(p);
+              n += 1;
+            }
+            continue;
+          }
           // Both rows of a pair must lie in the same weight (matmul_cat walks several).
           if (pairs && n + 1 < n1 && row_ptr(n + 1) == static_cast<const uint8_t*>(p.w) + w_row) {
             p.w1 = row_ptr(n + 1);
@@ -229,6 +277,7 @@ void op_matmul(const OpCtx& c) {
   MatMulArgs m;
   m.w[0] = c.in[1];
   m.w_desc[0] = c.in_desc[1];
+  m.w_layout[0] = c.in_layout[1];
   m.n_weights = 1;
   matmul_run(c, m);
 }

@@ -11,6 +11,7 @@ void op_matmul_cat(const OpCtx& c) {
   for (int s = 0; s < m.n_weights; ++s) {
     m.w[s] = c.in[1 + s];
     m.w_desc[s] = c.in_desc[1 + s];
+    m.w_layout[s] = c.in_layout[1 + s];
   }
   matmul_run(c, m);
 }

@@ -14,6 +14,7 @@ void op_norm_matmul(const OpCtx& c) {
   for (int s = 0; s < m.n_weights; ++s) {
     m.w[s] = c.in[2 + s];
     m.w_desc[s] = c.in_desc[2 + s];
+    m.w_layout[s] = c.in_layout[2 + s];
   }
   matmul_run(c, m);
 }

@@ -24,6 +24,7 @@ struct OpCtx {
   uint64_t in_stride[kMaxOpInputs];  // bytes from one row (outermost index) of each input to the
                                      // next: row_stride_bytes (backends/op.h); only the ops that
                                      // reads_row_stride names may see one that is not the row size
+  WeightLayout in_layout[kMaxOpInputs];  // per input: a weight's layout (Plain for everything else)
   int ith, nth;
   ThreadPool* pool;
   uint8_t* scratch;            // shared by all threads (matmul activations)
@@ -37,6 +38,11 @@ size_t matmul_scratch_bytes(const Node& n, const TensorDesc& x, const TensorDesc
 size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cache);
 size_t attention_scratch_bytes(const TensorDesc& q, const TensorDesc& cache, int nth);
 Support matmul_supports(const TensorDesc& w);
+// The layout the matmul of node n (matmul, matmul_cat, matmul_add, norm_matmul) of g reads its
+// weight input k in best: q4_1x2 (kernels/cpu/gemm/pack.h) for q4_1 weights where the chosen
+// kernel has a packed pair mode and every weight of n but the last has an even row count (so
+// pairs never straddle two weights, or two threads); Plain otherwise, and for other inputs.
+WeightLayout matmul_weight_layout(const OpGraph& g, const Node& n, int k);
 
 // The matmul routine shared by matmul, matmul_cat and matmul_add (matmul.cpp): x is in[0];
 // the weights' rows are taken in turn as one [ΣN, K] matrix; an addend, when set, is added
@@ -44,6 +50,7 @@ Support matmul_supports(const TensorDesc& w);
 struct MatMulArgs {
   const void* w[kMaxMatMulWeights] = {};
   const TensorDesc* w_desc[kMaxMatMulWeights] = {};
+  WeightLayout w_layout[kMaxMatMulWeights] = {};
   int n_weights = 0;
   const float* addend = nullptr;
   bool addend_is_row = false;

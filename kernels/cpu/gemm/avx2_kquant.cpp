@@ -20,11 +20,6 @@
 namespace ember::kernels {
 namespace {
 
-// c + a*b rounded once.
-inline float fma1(float a, float b, float c) {
-  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
-}
-
 template <int R, bool kGroup>
 void q4_K_x8_rows(const DotRowsArgs& p, int64_t r0) {
   const auto* x = static_cast<const BlockQ4_K*>(p.w);

@@ -57,13 +57,17 @@ using VecDotRowsFn = void (*)(const DotRowsArgs& p);
 enum class Batched { kNever, kGroupsOf4, kBatchOf8 };
 
 struct VecDotRowsCandidate {
-  const char* isa;     // "avx2", "scalar"
+  const char* isa;     // "avx512", "avx2", "scalar" (the per-row candidate's name in quant/simd.h)
   bool (*cpu_has)();   // does this CPU run it?
   VecDotRowsFn fn;
   VecDotFn same_as;    // the per-row dot product whose results it reproduces bit for bit
   VecDotFn batched_as; // the same for the rows batched_when names (see above)
   Batched batched_when;
   VecDotRowsFn pairs = nullptr;  // the same arithmetic in pair mode (see DotRowsArgs), if any
+  // Pair mode over a row pair in the candidate's packed weight layout (pack.h; q4_1: q4_1x2):
+  // p.w is the pair (q4_1x2_pair), p.w1 unused; the results are those of `pairs` on the
+  // plain rows. nullptr: the candidate reads only plain weights.
+  VecDotRowsFn packed_pairs = nullptr;
 };
 
 // The per-row dot product that output r (0-based) of a call with `rows` rows, part of a matmul
@@ -72,6 +76,8 @@ VecDotFn vec_dot_rows_twin(const VecDotRowsCandidate& c, int64_t r, int64_t rows
 
 // The chosen candidate's pair-mode kernel for a type (nullptr: none; use the single-row one).
 VecDotRowsFn find_vec_dot_rows_pairs(uint32_t type);
+// The chosen candidate's packed pair-mode kernel (nullptr: it wants plain weights).
+VecDotRowsFn find_vec_dot_rows_packed_pairs(uint32_t type);
 
 // Candidates for a weight type id (best first, scalar last); count in *n. nullptr if none.
 const VecDotRowsCandidate* vec_dot_rows_candidates(uint32_t type, int* n);
@@ -102,6 +108,18 @@ void vec_dot_rows_q4_1_q8_1_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q8_0_q8_0_avx2(const DotRowsArgs& p);
 void vec_dot_pairs_q4_1_q8_1_avx2(const DotRowsArgs& p);
 void vec_dot_pairs_q8_0_q8_0_avx2(const DotRowsArgs& p);
+// avx512.cpp (AVX-512 F/BW/VL/VNNI): the rows kernels above with vpdpbusd, bit-identical to the
+// _avx512 per-row dot products (hence to the _avx2 ones); pair mode with both weight rows in
+// one zmm register (one half each).
+void vec_dot_rows_q4_0_q8_0_avx512(const DotRowsArgs& p);
+void vec_dot_rows_q4_0_q8_0_x8_avx512(const DotRowsArgs& p);
+void vec_dot_rows_q4_1_q8_1_avx512(const DotRowsArgs& p);
+void vec_dot_rows_q8_0_q8_0_avx512(const DotRowsArgs& p);
+void vec_dot_pairs_q4_1_q8_1_avx512(const DotRowsArgs& p);
+void vec_dot_pairs_q8_0_q8_0_avx512(const DotRowsArgs& p);
+// Pair mode over q4_1x2 row pairs (pack.h), AVX2 and AVX-512.
+void vec_dot_pairs_q4_1x2_q8_1_avx2(const DotRowsArgs& p);
+void vec_dot_pairs_q4_1x2_q8_1_avx512(const DotRowsArgs& p);
 // avx2_kquant.cpp: llama.cpp's repacked q4_K arithmetic, GEMM for complete groups of 4 rows and
 // GEMV for the rest; q6_K as its tiled matmul (batch_rows >= 8) or its vec_dot (see above).
 void vec_dot_rows_q4_K_q8_K_x8_avx2(const DotRowsArgs& p);

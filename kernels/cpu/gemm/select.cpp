@@ -14,12 +14,13 @@ namespace {
 
 bool always() { return true; }
 [[maybe_unused]] bool has_avx2() { return cpu_features().x86_avx2_fma_f16c(); }
+[[maybe_unused]] bool has_avx512() { return cpu_features().x86_avx512_vnni(); }
 [[maybe_unused]] bool has_neon() { return cpu_features().neon; }
 [[maybe_unused]] bool has_dotprod() { return cpu_features().neon && cpu_features().dotprod; }
 
 struct TypeCandidates {
   uint32_t type;
-  VecDotRowsCandidate list[3];
+  VecDotRowsCandidate list[5];
   int n;
 };
 
@@ -28,20 +29,26 @@ struct TypeCandidates {
 const TypeCandidates kCandidates[] = {
 #if defined(__x86_64__)
     {kTypeQ4_0,
-     {{"avx2-x8", has_avx2, vec_dot_rows_q4_0_q8_0_x8_avx2, vec_dot_q4_0_q8_0_x8_avx2, vec_dot_q4_0_q8_0_x8_avx2, Batched::kNever},
+     {{"avx512-x8", has_avx512, vec_dot_rows_q4_0_q8_0_x8_avx512, vec_dot_q4_0_q8_0_x8_avx512, vec_dot_q4_0_q8_0_x8_avx512, Batched::kNever},
+      {"avx2-x8", has_avx2, vec_dot_rows_q4_0_q8_0_x8_avx2, vec_dot_q4_0_q8_0_x8_avx2, vec_dot_q4_0_q8_0_x8_avx2, Batched::kNever},
+      {"avx512", has_avx512, vec_dot_rows_q4_0_q8_0_avx512, vec_dot_q4_0_q8_0_avx512, vec_dot_q4_0_q8_0_avx512, Batched::kNever},
       {"avx2", has_avx2, vec_dot_rows_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2, vec_dot_q4_0_q8_0_avx2, Batched::kNever},
       {"scalar", always, vec_dot_rows_q4_0_q8_0, vec_dot_q4_0_q8_0, vec_dot_q4_0_q8_0, Batched::kNever}},
-     3},
+     5},
     {kTypeQ4_1,
-     {{"avx2", has_avx2, vec_dot_rows_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2, Batched::kNever,
-       vec_dot_pairs_q4_1_q8_1_avx2},
+     {{"avx512", has_avx512, vec_dot_rows_q4_1_q8_1_avx512, vec_dot_q4_1_q8_1_avx512, vec_dot_q4_1_q8_1_avx512, Batched::kNever,
+       vec_dot_pairs_q4_1_q8_1_avx512, vec_dot_pairs_q4_1x2_q8_1_avx512},
+      {"avx2", has_avx2, vec_dot_rows_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2, vec_dot_q4_1_q8_1_avx2, Batched::kNever,
+       vec_dot_pairs_q4_1_q8_1_avx2, vec_dot_pairs_q4_1x2_q8_1_avx2},
       {"scalar", always, vec_dot_rows_q4_1_q8_1, vec_dot_q4_1_q8_1, vec_dot_q4_1_q8_1, Batched::kNever, vec_dot_pairs_q4_1_q8_1}},
-     2},
+     3},
     {kTypeQ8_0,
-     {{"avx2", has_avx2, vec_dot_rows_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2, Batched::kNever,
+     {{"avx512", has_avx512, vec_dot_rows_q8_0_q8_0_avx512, vec_dot_q8_0_q8_0_avx512, vec_dot_q8_0_q8_0_avx512, Batched::kNever,
+       vec_dot_pairs_q8_0_q8_0_avx512},
+      {"avx2", has_avx2, vec_dot_rows_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2, vec_dot_q8_0_q8_0_avx2, Batched::kNever,
        vec_dot_pairs_q8_0_q8_0_avx2},
       {"scalar", always, vec_dot_rows_q8_0_q8_0, vec_dot_q8_0_q8_0, vec_dot_q8_0_q8_0, Batched::kNever, vec_dot_pairs_q8_0_q8_0}},
-     2},
+     3},
     // llama.cpp's repacked q4_K (GEMM arithmetic for complete groups of 4 rows) and its tiled
     // q6_K matmul (batches of 8 rows or more): gemm.h.
     {kTypeQ4_K,
@@ -147,6 +154,11 @@ VecDotRowsFn find_vec_dot_rows(uint32_t type) {
 VecDotRowsFn find_vec_dot_rows_pairs(uint32_t type) {
   const VecDotRowsCandidate* c = chosen(type);
   return c ? c->pairs : nullptr;
+}
+
+VecDotRowsFn find_vec_dot_rows_packed_pairs(uint32_t type) {
+  const VecDotRowsCandidate* c = chosen(type);
+  return c ? c->packed_pairs : nullptr;
 }
 
 }  // namespace ember::kernels

@@ -41,13 +41,6 @@ inline __m128i k_min_products(const int m[8], const int16_t* bsums) {
   return _mm_setr_epi32(p[0], p[1], p[2], p[3]);
 }
 
-inline int hsum4_i32(__m128i v) {
-  v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
-  return _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32(v, 1)));
-}
-inline int hsum8_i32(__m256i v) {
-  return hsum4_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-}
 
 // sc[j] * (q . q8) of a q4_K super-block, lane t holding elements 4t..4t+3 of every 32-run.
 inline __m256i q4_K_scaled_sums(const BlockQ4_K& x, const BlockQ8_K& y, const int sc[8]) {

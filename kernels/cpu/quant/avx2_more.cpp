@@ -32,10 +32,6 @@ inline float bf2f(uint16_t h) {
   std::memcpy(&f, &bits, 4);
   return f;
 }
-// c + a*b rounded once.
-inline float fma1(float a, float b, float c) {
-  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
-}
 
 
 
@@ -51,11 +47,6 @@ inline __m256i bits_to_bytes(const uint8_t* qh) {
   return _mm256_cmpeq_epi8(_mm256_and_si256(spread, pick), pick);
 }
 
-// u8*s8 products summed in groups of 4 adjacent bytes -> 8 int32 lanes.
-inline __m256i dot_u8s8_i32(__m256i u, __m256i s) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-
 // (a0 + a2) + (a1 + a3).
 inline float hsum4(__m128 a) {
   a = _mm_add_ps(a, _mm_movehl_ps(a, a));
@@ -64,19 +55,6 @@ inline float hsum4(__m128 a) {
 }
 
 }  // namespace
-
-float vec_dot_q4_0_q8_0_x8_avx2(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ4_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  float acc = 0.0f;
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
-    const __m256i qy = load32(y[i].qs);
-    const int isum = hsum8_i32(dot_u8s8_i32(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx)));
-    acc = fma1(static_cast<float>(isum), h2f(x[i].d) * h2f(y[i].d), acc);
-  }
-  return acc;
-}
 
 float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ5_0*>(w);

@@ -39,11 +39,17 @@ float vec_dot_q8_0_q8_0_avx2(int64_t n, const void* w, const void* a);
 // Activation quantisers, bit-identical to quantize_row_q8_0 / quantize_row_q8_1 (quant.h).
 void quantize_row_q8_0_avx2(const float* src, void* dst, int64_t n);
 void quantize_row_q8_1_avx2(const float* src, void* dst, int64_t n);
-// avx2_more.cpp
 // q4_0 as llama.cpp's AVX2 build computes it for weights it repacks 8 rows at a time (every
 // matmul whose row count is a multiple of 8): one f32 accumulator, one fused multiply-add of
 // each block's integer sum.
 float vec_dot_q4_0_q8_0_x8_avx2(int64_t n, const void* w, const void* a);
+// avx512.cpp (AVX-512 F/BW/VL/VNNI): the four kernels above with vpdpbusd, bit-identical to
+// their _avx2 twins (x86_dots.inc).
+float vec_dot_q4_0_q8_0_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q4_0_q8_0_x8_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q4_1_q8_1_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0_q8_0_avx512(int64_t n, const void* w, const void* a);
+// avx2_more.cpp
 float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q5_1_q8_1_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q4_K_q8_K_avx2(int64_t n, const void* w, const void* a);
