@@ -105,6 +105,7 @@ Expected<OpGraph> Session::compile(int64_t n_tokens, int64_t n_outputs) {
   EMBER_ASSIGN_OR_RETURN(OpGraph g, graph::build_llama(model_.config(), model_, shape));
   graph::PassContext pass_ctx;
   pass_ctx.backend = backend_.get();
+  pass_ctx.weights = &model_.weight_store();
   if (opts_.placement.kind != graph::PlacementPolicy::Kind::None) {
     pass_ctx.placement = opts_.placement;
     for (size_t d = 0; d < devices_.size(); ++d) pass_ctx.devices.push_back({device_names_[d], devices_[d]});

@@ -183,6 +183,15 @@ File::~File() {
   if (mapping_) ::munmap(mapping_, size_);
 }
 
+void File::release_pages(const void* p, size_t n) const {
+  if (!mapping_) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = std::max(reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(base_));
+  const uintptr_t hi = std::min(reinterpret_cast<uintptr_t>(p) + n, reinterpret_cast<uintptr_t>(base_) + size_);
+  const uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 Expected<std::unique_ptr<File>> File::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error("cannot open '%s': %s", path.c_str(), std::strerror(errno));

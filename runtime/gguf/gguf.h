@@ -86,6 +86,10 @@ class File {
   uint64_t data_offset() const { return data_offset_; }
   const uint8_t* bytes() const { return base_; }
   size_t size() const { return size_; }
+  // Drops the resident pages wholly inside [p, p + n) of a mapped file (madvise DONTNEED): a
+  // later read faults them back in from the file, so nothing changes but resident memory.
+  // Does nothing for a parsed buffer, which is the caller's memory.
+  void release_pages(const void* p, size_t n) const;
 
   const std::vector<KeyValue>& metadata() const { return kvs_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }

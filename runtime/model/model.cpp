@@ -23,6 +23,9 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path) {
   auto tok = tokenizer::Tokenizer::from_gguf(*m->file_);
   if (!tok.ok()) return fail(tok.status());
   m->tokenizer_ = std::move(tok).value();
+  m->weight_store_ = std::make_unique<graph::WeightStore>();
+  const gguf::File* file = m->file_.get();
+  m->weight_store_->on_packed = [file](const void* plain, size_t bytes) { file->release_pages(plain, bytes); };
   if (m->tokenizer_->n_vocab() > m->config_.n_vocab)
     return fail(Error("the tokenizer has %d tokens but token_embd.weight has only %lld rows",
                       m->tokenizer_->n_vocab(), (long long)m->config_.n_vocab));

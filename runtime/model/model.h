@@ -1,5 +1,6 @@
 // A loaded model: the mapped GGUF file, its validated config, its weights (views into the
-// mapping, never copied) and its tokenizer.
+// mapping, never copied; prepare-weights may keep a repacked copy in weight_store()) and its
+// tokenizer.
 #pragma once
 
 #include <memory>
@@ -9,6 +10,7 @@
 #include "ember/core/status.h"
 #include "graph/models/config.h"
 #include "graph/models/llama.h"
+#include "graph/passes/pass.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -25,6 +27,9 @@ class Model final : public graph::WeightSource {
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   const graph::WeightRef* find(const std::string& name) const override;
   uint64_t weight_bytes() const { return weight_bytes_; }
+  // The weights the prepare-weights pass packed for this model's sessions, shared by all of
+  // them; as a weight is packed, the file pages of its plain bytes are released.
+  graph::WeightStore& weight_store() const { return *weight_store_; }
 
  private:
   Model() = default;
@@ -33,6 +38,7 @@ class Model final : public graph::WeightSource {
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::unordered_map<std::string, graph::WeightRef> weights_;
   uint64_t weight_bytes_ = 0;
+  std::unique_ptr<graph::WeightStore> weight_store_;
 };
 
 }  // namespace ember::runtime

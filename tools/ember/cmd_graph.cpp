@@ -67,6 +67,7 @@ int cmd_graph(int argc, char** argv) {
   if (!backend.ok()) return fail("graph", backend.message());
   graph::PassContext pctx;
   pctx.backend = backend->get();
+  pctx.weights = &model->weight_store();
   auto devices = open_devices(*placement);
   if (!devices.ok()) return fail("graph", devices.message());
   if (placement->kind != graph::PlacementPolicy::Kind::None) {
