@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "backends/backend.h"
 #include "graph/graph.h"
 #include "graph/passes/pass.h"
+#include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant/quant.h"
 #include "support/test_support.h"
 
@@ -41,6 +43,7 @@ class Weights {
         case DType::F32: kernels::quantize_row_f32(src, dst, cols); break;
         case DType::F16: kernels::quantize_row_f16(src, dst, cols); break;
         case DType::Q8_0: kernels::quantize_row_q8_0(src, dst, cols); break;
+        case DType::Q4_1: quantize_q4_1(src, dst, cols); break;
         default: ADD_FAILURE() << "test weights of type " << dtype_name(type) << " are not made here";
       }
     }
@@ -53,6 +56,22 @@ class Weights {
   }
 
  private:
+  // q4_1 blocks of 32: m = the block's minimum, d = (max - min) / 15, q = round((x - m) / d).
+  static void quantize_q4_1(const float* x, void* dst, int64_t n) {
+    auto* b = static_cast<kernels::BlockQ4_1*>(dst);
+    for (int64_t i = 0; i < n / kernels::kQK; ++i, x += kernels::kQK) {
+      float lo = x[0], hi = x[0];
+      for (int j = 1; j < kernels::kQK; ++j) lo = std::min(lo, x[j]), hi = std::max(hi, x[j]);
+      const float d = (hi - lo) / 15.0f, id = d ? 1.0f / d : 0.0f;
+      b[i].d = kernels::f32_to_fp16(d);
+      b[i].m = kernels::f32_to_fp16(lo);
+      for (int j = 0; j < kernels::kQK / 2; ++j) {
+        const int q0 = std::min(15, static_cast<int>((x[j] - lo) * id + 0.5f));
+        const int q1 = std::min(15, static_cast<int>((x[j + 16] - lo) * id + 0.5f));
+        b[i].qs[j] = static_cast<uint8_t>(q0 | q1 << 4);
+      }
+    }
+  }
   std::vector<std::unique_ptr<std::vector<uint8_t>>> bufs_;
   std::mt19937 rng_{20251125};
 };
