@@ -1,10 +1,16 @@
 // The matmul / dot-product family on the default model's real shapes (SmolLM2-135M: n_embd
-// 576, n_ff 1536, K/V width 192, vocab 49152), with M = 1 (decode), 16 and 128 (prefill).
+// 576, n_ff 1536, K/V width 192, vocab 49152), with M = 1 (decode), 16, 128 and 512 (prefill).
 //
 //   matmul/<type>/K../N../M../t<threads>  the CPU backend's op_matmul (activation conversion,
 //                                         rows split across the backend's thread pool)
+//   matmul/q4_1x2/...                     the same on q4_1 weights packed as prepare-weights
+//                                         stores them (kernels/cpu/gemm/pack.h)
 //   vec_dot/<type>/<isa>/K../N..          each dot-product candidate alone, one thread, M = 1
 //   dnnl_sgemm/..., eigen/...             f32 baselines, where oneDNN / Eigen were found
+//   dnnl_u8s8s32/...                      oneDNN's integer GEMM (u8 x s8 -> s32, threads: OpenMP's)
+//
+// EMBER_MAX_CPU_ISA=avx2 (or scalar) runs ember's rows with a lower kernel set, for side-by-side
+// figures of the AVX-512 and AVX2 kernels on one machine.
 //   prefill_f32/{ember,dnnl_sgemm}/...   f32 GEMM at M = 128, 512 on the model's shapes and 1024^3;
 //                                         oneDNN only at t = OMP_NUM_THREADS
 //   probe/read_bw, probe/fma_peak         what the machine can do: streaming read bandwidth
@@ -31,6 +37,8 @@
 #include "backends/cpu/thread_pool.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/gemm/gemm.h"
+#include "kernels/cpu/gemm/pack.h"
 #include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/quant/simd.h"
 
@@ -58,7 +66,7 @@ constexpr Shape kShapes[] = {
     {576, 576, "attn_q/o"}, {576, 192, "attn_k/v"}, {576, 1536, "ffn_gate/up"},
     {1536, 576, "ffn_down"}, {576, 49152, "output"},
 };
-constexpr int64_t kMs[] = {1, 16, 128};
+constexpr int64_t kMs[] = {1, 16, 128, 512};
 constexpr uint32_t kTypes[] = {k::kTypeQ4_1, k::kTypeQ8_0, k::kTypeF16, k::kTypeF32};
 constexpr size_t kColdBytes = size_t{128} << 20;
 
@@ -126,10 +134,24 @@ void set_counters(benchmark::State& st, int64_t M, int64_t N, int64_t K, size_t 
 }
 
 // ---- the CPU backend's matmul op -------------------------------------------------------------
-void bm_matmul_op(benchmark::State& st, uint32_t type, int64_t K, int64_t N, int64_t M, int threads) {
+// The same copies rearranged into `layout` (what prepare-weights does at load), made once.
+const std::vector<uint8_t>& packed_pool(const WeightPool& pool, size_t w_bytes, int64_t N, int64_t K) {
+  static std::map<std::pair<const void*, size_t>, std::vector<uint8_t>> packed;
+  std::vector<uint8_t>& out = packed[{&pool, w_bytes}];
+  if (out.empty()) {
+    out.resize(pool.bytes.size());
+    for (size_t c = 0; c + w_bytes <= pool.bytes.size(); c += w_bytes)
+      k::pack_q4_1x2(pool.bytes.data() + c, N, K, out.data() + c);
+  }
+  return out;
+}
+
+void bm_matmul_op(benchmark::State& st, uint32_t type, int64_t K, int64_t N, int64_t M, int threads,
+                  WeightLayout layout) {
   const size_t w_bytes = static_cast<size_t>(N) * dtype_row_bytes(static_cast<DType>(type), K);
   const WeightPool& pool = weight_pool(type, 2 * w_bytes);
   const size_t copies = pool.bytes.size() / w_bytes;
+  const uint8_t* weights = layout == WeightLayout::Q4_1x2 ? packed_pool(pool, w_bytes, N, K).data() : pool.bytes.data();
   TensorDesc xd, wd;
   xd.dtype = DType::F32;
   xd.rank = 2;
@@ -144,7 +166,7 @@ void bm_matmul_op(benchmark::State& st, uint32_t type, int64_t K, int64_t N, int
   cpu::ThreadPool tp(threads);
   size_t it = 0;
   for (auto _ : st) {
-    const uint8_t* w = pool.bytes.data() + (it++ % copies) * w_bytes;
+    const uint8_t* w = weights + (it++ % copies) * w_bytes;
     tp.run([&](int ith, int nth) {
       cpu::OpCtx c{};
       c.node = &node;
@@ -153,6 +175,7 @@ void bm_matmul_op(benchmark::State& st, uint32_t type, int64_t K, int64_t N, int
       c.in[1] = w;
       c.in_desc[0] = &xd;
       c.in_desc[1] = &wd;
+      c.in_layout[1] = layout;
       c.ith = ith;
       c.nth = nth;
       c.pool = &tp;
@@ -197,6 +220,30 @@ void bm_dnnl_sgemm(benchmark::State& st, int64_t K, int64_t N, int64_t M) {
     const float* w = reinterpret_cast<const float*>(pool.bytes.data() + (it++ % copies) * w_bytes);
     // Row-major y[M,N] = x[M,K] · w[N,K]ᵀ.
     dnnl_sgemm('N', 'T', M, N, K, 1.0f, x.data(), K, w, K, 0.0f, y.data(), N);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(st, M, N, K, w_bytes);
+}
+#endif
+
+#if defined(EMBER_BENCH_DNNL)
+// oneDNN's integer GEMM, the baseline for the quantized matmuls: u8 activations [M,K] times s8
+// weights [N,K]ᵀ into s32, one byte per weight element (no block scales: an upper bound on
+// what a block-quantized kernel could do with the same integer instructions).
+void bm_dnnl_u8s8s32(benchmark::State& st, int64_t K, int64_t N, int64_t M) {
+  const size_t w_bytes = static_cast<size_t>(N * K);
+  const WeightPool& pool = weight_pool(k::kTypeF32, 2 * w_bytes);  // any bytes will do
+  const size_t copies = pool.bytes.size() / w_bytes;
+  std::vector<uint8_t> x(static_cast<size_t>(M * K));
+  Rng rng{99};
+  for (uint8_t& v : x) v = static_cast<uint8_t>(rng.next() & 0x7f);
+  std::vector<int32_t> y(static_cast<size_t>(M * N));
+  const int32_t co = 0;
+  size_t it = 0;
+  for (auto _ : st) {
+    const auto* w = reinterpret_cast<const int8_t*>(pool.bytes.data() + (it++ % copies) * w_bytes);
+    dnnl_gemm_u8s8s32('N', 'T', 'F', M, N, K, 1.0f, x.data(), K, 0, w, K, 0, 0.0f, y.data(), N, &co);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -293,8 +340,14 @@ void register_all() {
         if (s.N == 49152 && M != 1) continue;  // the output head only ever runs on the last token
         for (int t : kThreads) {
           std::string name = sfmt("matmul/%s/K%lld/N%lld/M%lld/t%d", tn, ll(s.K), ll(s.N), ll(M), t);
-          benchmark::RegisterBenchmark(name.c_str(), bm_matmul_op, type, s.K, s.N, M, t)
+          benchmark::RegisterBenchmark(name.c_str(), bm_matmul_op, type, s.K, s.N, M, t, WeightLayout::Plain)
               ->UseRealTime()->Unit(benchmark::kMicrosecond);
+          // q4_1 as prepare-weights stores it where the chosen kernel reads q4_1x2.
+          if (type == k::kTypeQ4_1 && k::find_vec_dot_rows_packed_pairs(type)) {
+            name = sfmt("matmul/q4_1x2/K%lld/N%lld/M%lld/t%d", ll(s.K), ll(s.N), ll(M), t);
+            benchmark::RegisterBenchmark(name.c_str(), bm_matmul_op, type, s.K, s.N, M, t, WeightLayout::Q4_1x2)
+                ->UseRealTime()->Unit(benchmark::kMicrosecond);
+          }
         }
       }
     }
@@ -324,7 +377,7 @@ void register_all() {
         if ((s.K == 1024) != (M == 1024)) continue;
         for (int t : kThreads) {
           const std::string suffix = sfmt("K%lld/N%lld/M%lld/t%d", ll(s.K), ll(s.N), ll(M), t);
-          benchmark::RegisterBenchmark(("prefill_f32/ember/" + suffix).c_str(), bm_matmul_op, k::kTypeF32, s.K, s.N, M, t)
+          benchmark::RegisterBenchmark(("prefill_f32/ember/" + suffix).c_str(), bm_matmul_op, k::kTypeF32, s.K, s.N, M, t, WeightLayout::Plain)
               ->UseRealTime()->Unit(benchmark::kMicrosecond);
 #if defined(EMBER_BENCH_DNNL)
           if (omp_threads == t)
@@ -342,6 +395,9 @@ void register_all() {
       const std::string suffix = sfmt("f32/K%lld/N%lld/M%lld", ll(s.K), ll(s.N), ll(M));
 #if defined(EMBER_BENCH_DNNL)
       benchmark::RegisterBenchmark(("dnnl_sgemm/" + suffix).c_str(), bm_dnnl_sgemm, s.K, s.N, M)
+          ->UseRealTime()->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(sfmt("dnnl_u8s8s32/K%lld/N%lld/M%lld", ll(s.K), ll(s.N), ll(M)).c_str(),
+                                   bm_dnnl_u8s8s32, s.K, s.N, M)
           ->UseRealTime()->Unit(benchmark::kMicrosecond);
 #endif
 #if defined(EMBER_BENCH_EIGEN)
