@@ -10,7 +10,7 @@
 # Usage: bench/compare-llamacpp.sh [-m MODEL] [-t THREADS] [-p PROMPT] [-n GEN] [-r ROUNDS]
 #                                  [--build-only]
 # Environment: EMBER (path of an ember binary; default: builds build/release/tools/ember),
-#              JOBS (parallel build jobs, default 2).
+#              JOBS (parallel build jobs, default 2), LLAMA_REPACK (llama-bench --repack; see below).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,6 +87,18 @@ fi
 [[ -x "$ember" ]] || die "no ember binary at '$ember'"
 [[ -f "$model" ]] || die "model '$model' not found (run scripts/fetch-model.sh)"
 
+# llama.cpp's x86 build turns on its AMX matmul where the CPU reports AMX-INT8 (its "extra"
+# weight buffers, behind --repack). In the KVM guests we measure on, that path segfaults in
+# ggml_backend_amx_mul_mat at the first matmul; --repack 0 keeps llama.cpp on its AVX-512 VNNI
+# kernels (for Q4_1 weights repacking offers nothing else on x86). LLAMA_REPACK overrides.
+llama_extra=()
+if [[ -n "${LLAMA_REPACK:-}" ]]; then
+  llama_extra=(--repack "$LLAMA_REPACK")
+elif grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+  llama_extra=(--repack 0)
+  echo "compare-llamacpp: this CPU has AMX: running llama-bench with --repack 0 (see the script)" >&2
+fi
+
 # --- interleaved rounds ---------------------------------------------------------------------
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -95,7 +107,7 @@ for ((i = 1; i <= rounds; i++)); do
   "$ember" bench -m "$model" -t "$threads" -p "$n_prompt" -n "$n_gen" -r 1 -o json \
     > "$work/ember.$i.json" || die "ember bench failed in round $i"
   echo "compare-llamacpp: round $i/$rounds: llama-bench" >&2
-  "$llama_bench" -m "$model" -t "$threads" -p "$n_prompt" -n "$n_gen" -r 1 -o json \
+  "$llama_bench" -m "$model" -t "$threads" -p "$n_prompt" -n "$n_gen" -r 1 -o json "${llama_extra[@]}" \
     > "$work/llama.$i.json" 2> "$work/llama.$i.log" \
     || { cat "$work/llama.$i.log" >&2; die "llama-bench failed in round $i"; }
 done

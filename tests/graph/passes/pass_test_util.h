@@ -104,14 +104,17 @@ inline std::unique_ptr<Backend> cpu_backend(int threads = 2) {
   return b.ok() ? std::move(b).value() : nullptr;
 }
 
-// Runs g (no kv caches) with one f32 input "x" and returns every output's floats.
-inline std::vector<std::vector<float>> run(Backend& be, const OpGraph& g, const std::vector<float>& x) {
+// Runs g (no kv caches) with one f32 input "x" (and any `more` inputs) and returns every
+// output's floats.
+inline std::vector<std::vector<float>> run(Backend& be, const OpGraph& g, const std::vector<float>& x,
+                                           const std::vector<InputBinding>& more = {}) {
   std::vector<std::vector<float>> outs(g.outputs.size());
   auto plan = be.prepare(g);
   EXPECT_TRUE(plan.ok()) << plan.message();
   if (!plan.ok()) return outs;
   ExecArgs args;
   args.inputs = {{"x", x.data()}};
+  args.inputs.insert(args.inputs.end(), more.begin(), more.end());
   for (size_t o = 0; o < g.outputs.size(); ++o) {
     outs[o].resize(static_cast<size_t>(g.nodes[g.outputs[o]].out.numel()));
     args.outputs.push_back(outs[o].data());

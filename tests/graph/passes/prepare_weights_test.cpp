@@ -55,20 +55,8 @@ OpGraph test_graph(const Data& d, int64_t M) {
 
 // Runs g with inputs x and ids = {3, 11}.
 std::vector<std::vector<float>> run(Backend& be, const OpGraph& g, const std::vector<float>& x) {
-  const int32_t ids[2] = {3, 11};
-  std::vector<std::vector<float>> outs(g.outputs.size());
-  auto plan = be.prepare(g);
-  EXPECT_TRUE(plan.ok()) << plan.message();
-  if (!plan.ok()) return outs;
-  ExecArgs args;
-  args.inputs = {{"x", x.data()}, {"ids", ids}};
-  for (size_t o = 0; o < g.outputs.size(); ++o) {
-    outs[o].resize(static_cast<size_t>(g.nodes[g.outputs[o]].out.numel()));
-    args.outputs.push_back(outs[o].data());
-  }
-  Status s = be.execute(**plan, args);
-  EXPECT_TRUE(s.ok()) << s.message();
-  return outs;
+  static const int32_t ids[2] = {3, 11};
+  return passtest::run(be, g, x, {{"ids", ids}});
 }
 
 int count_layout(const OpGraph& g, WeightLayout l) {
