@@ -43,6 +43,14 @@ fi
 ember=${EMBER:-$root/build/release/tools/ember}
 [[ -x "$ember" ]] || die "no ember binary at '$ember' (bash scripts/build.sh release)"
 
+# As in compare-llamacpp.sh: llama.cpp's AMX matmul (on by default where the CPU has AMX-INT8)
+# segfaults in the KVM guests we measure on; --no-repack keeps it on its AVX-512 VNNI kernels.
+llama_extra=()
+if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+  llama_extra=(--no-repack)
+  echo "compare-batched-llamacpp: this CPU has AMX: running llama-batched-bench with --no-repack" >&2
+fi
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 IFS=, read -ra pls <<< "$npl"
@@ -55,7 +63,7 @@ for ((r = 1; r <= rounds; r++)); do
       || { cat "$work/ember.$pl.$r.log" >&2; die "ember bench-serve failed"; }
     echo "compare-batched-llamacpp: round $r, $pl parallel: llama-batched-bench" >&2
     "$bb" -m "$model" -t "$threads" -c "$ctx" -b 2048 -ub 512 -npp "$pp" -ntg "$tg" -npl "$pl" \
-      --output-format jsonl > "$work/llama.$pl.$r.jsonl" 2> "$work/llama.$pl.$r.log" \
+      --output-format jsonl "${llama_extra[@]}" > "$work/llama.$pl.$r.jsonl" 2> "$work/llama.$pl.$r.log" \
       || { tail -5 "$work/llama.$pl.$r.log" >&2; die "llama-batched-bench failed"; }
   done
 done
