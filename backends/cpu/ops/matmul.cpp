@@ -173,7 +173,10 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   }
   // Blocks of weight rows stay in cache while every activation row passes over them.
   constexpr int64_t kRowBlock = 16;
-  constexpr int64_t kActRows = 4;
+  // Activation rows per kernel call: the AVX-512 q4_1 pair kernels take 8 in one pass (the
+  // others loop groups of 4 inside, which changes nothing: rows are independent, and q4_K's
+  // groups of 4 still start at multiples of 4).
+  constexpr int64_t kActRows = 8;
   const kernels::VecDotRowsFn rows_dot = kernels::find_vec_dot_rows(static_cast<uint32_t>(w.dtype));
   // f32 weights: the f32 GEMM (kernels/cpu/gemm/gemm_f32.h, any M, bit-identical to the per-row
   // dot) takes the thread's whole range and blocks it itself.

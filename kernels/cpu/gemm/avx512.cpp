@@ -109,43 +109,59 @@ struct Q4_1PackedPair {
   }
 };
 
-// q4_1 pair mode (the AVX2 kernel's contract, gemm.h): the min terms of all 2 x R outputs in
-// one 8-lane vector (lane r: weight row 0, lane 4 + r: weight row 1), as the AVX2 pair kernel.
+// q4_1 pair mode (the AVX2 kernel's contract, gemm.h), up to 8 activation rows per pass over
+// the pair's blocks (32 zmm registers hold 8 accumulators, where the AVX2 kernel stops at 4):
+// the min terms of all 2 x R outputs in two 8-lane vectors (rows 0..3 and 4..7; lane r: weight
+// row 0, lane 4 + r: weight row 1), each lane the AVX2 pair kernel's fused multiply-add.
 template <class Src, int R>
 void q4_1_pairs(const DotRowsArgs& p, int64_t r0) {
-  static_assert(R >= 1 && R <= 4);
+  static_assert(R >= 1 && R <= 8);
   const Src x(p);
   // Named accumulators, not an array: g++ keeps an array of them in memory across iterations.
   const BlockQ8_1* y0 = act_row<BlockQ8_1>(p, r0);
   const BlockQ8_1* y1 = act_row<BlockQ8_1>(p, r0 + (R > 1 ? 1 : 0));
   const BlockQ8_1* y2 = act_row<BlockQ8_1>(p, r0 + (R > 2 ? 2 : 0));
   const BlockQ8_1* y3 = act_row<BlockQ8_1>(p, r0 + (R > 3 ? 3 : 0));
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  const BlockQ8_1* y4 = act_row<BlockQ8_1>(p, r0 + (R > 4 ? 4 : 0));
+  const BlockQ8_1* y5 = act_row<BlockQ8_1>(p, r0 + (R > 5 ? 5 : 0));
+  const BlockQ8_1* y6 = act_row<BlockQ8_1>(p, r0 + (R > 6 ? 6 : 0));
+  const BlockQ8_1* y7 = act_row<BlockQ8_1>(p, r0 + (R > 7 ? 7 : 0));
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   const float* ad = p.ad + r0;
   const float* as = p.as + r0;
-  __m256 mins = _mm256_setzero_ps();
+  __m256 mins_lo = _mm256_setzero_ps(), mins_hi = mins_lo;
   const int64_t nb = p.n / kQK;
+#define EMBER_Q4_1_ROW(k)                                                                                 \
+  if (R > k) a##k = _mm512_fmadd_ps(_mm512_mul_ps(dx, _mm512_set1_ps(ad[k])), dot_u8s8_x2(qx, load32x2(y##k[i].qs)), a##k)
   for (int64_t i = 0; i < nb; ++i, ad += p.s_stride, as += p.s_stride) {
     x.prefetch(i);
     __m512 dx;
     __m256 mx;
     x.scales(i, &dx, &mx);
-    mins = _mm256_fmadd_ps(mx, _mm256_broadcast_ps(reinterpret_cast<const __m128*>(as)), mins);
+    mins_lo = _mm256_fmadd_ps(mx, _mm256_broadcast_ps(reinterpret_cast<const __m128*>(as)), mins_lo);
+    if (R > 4) mins_hi = _mm256_fmadd_ps(mx, _mm256_broadcast_ps(reinterpret_cast<const __m128*>(as + 4)), mins_hi);
     const __m512i qx = x.nibbles(i);
-    a0 = _mm512_fmadd_ps(_mm512_mul_ps(dx, _mm512_set1_ps(ad[0])), dot_u8s8_x2(qx, load32x2(y0[i].qs)), a0);
-    if (R > 1) a1 = _mm512_fmadd_ps(_mm512_mul_ps(dx, _mm512_set1_ps(ad[1])), dot_u8s8_x2(qx, load32x2(y1[i].qs)), a1);
-    if (R > 2) a2 = _mm512_fmadd_ps(_mm512_mul_ps(dx, _mm512_set1_ps(ad[2])), dot_u8s8_x2(qx, load32x2(y2[i].qs)), a2);
-    if (R > 3) a3 = _mm512_fmadd_ps(_mm512_mul_ps(dx, _mm512_set1_ps(ad[3])), dot_u8s8_x2(qx, load32x2(y3[i].qs)), a3);
+    EMBER_Q4_1_ROW(0);
+    EMBER_Q4_1_ROW(1);
+    EMBER_Q4_1_ROW(2);
+    EMBER_Q4_1_ROW(3);
+    EMBER_Q4_1_ROW(4);
+    EMBER_Q4_1_ROW(5);
+    EMBER_Q4_1_ROW(6);
+    EMBER_Q4_1_ROW(7);
   }
-  alignas(32) float m[8];
-  _mm256_store_ps(m, mins);
+#undef EMBER_Q4_1_ROW
+  alignas(32) float m[16];
+  _mm256_store_ps(m, mins_lo);
+  _mm256_store_ps(m + 8, mins_hi);
   float* out = p.y + r0 * p.y_stride;
-  const __m512 acc[4] = {a0, a1, a2, a3};
+  const __m512 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
   for (int r = 0; r < R; ++r) {
+    const float* mr = m + (r < 4 ? 0 : 8);
     float s0, s1;
     hsum8x2(acc[r], &s0, &s1);
-    out[r * p.y_stride] = s0 + m[r];
-    out[r * p.y_stride + 1] = s1 + m[4 + r];
+    out[r * p.y_stride] = s0 + mr[r % 4];
+    out[r * p.y_stride + 1] = s1 + mr[4 + r % 4];
   }
 }
 
@@ -177,14 +193,32 @@ void q8_0_pairs(const DotRowsArgs& p, int64_t r0) {
   for (int r = 0; r < R; ++r) hsum8x2(acc[r], &out[r * p.y_stride], &out[r * p.y_stride + 1]);
 }
 
+// Groups of 8 rows, then one call for the 1..7 left over.
+template <template <int> class K>
+void run_rows8(const DotRowsArgs& p) {
+  assert(p.rows >= 1 && p.n % kQK == 0);
+  int64_t r = 0;
+  for (; r + 8 <= p.rows; r += 8) K<8>::run(p, r);
+  switch (p.rows - r) {
+    case 7: K<7>::run(p, r); break;
+    case 6: K<6>::run(p, r); break;
+    case 5: K<5>::run(p, r); break;
+    case 4: K<4>::run(p, r); break;
+    case 3: K<3>::run(p, r); break;
+    case 2: K<2>::run(p, r); break;
+    case 1: K<1>::run(p, r); break;
+    default: break;
+  }
+}
+
 template <int R> struct Q4_1Pairs { static void run(const DotRowsArgs& p, int64_t r0) { q4_1_pairs<Q4_1PlainPair, R>(p, r0); } };
 template <int R> struct Q4_1x2Pairs { static void run(const DotRowsArgs& p, int64_t r0) { q4_1_pairs<Q4_1PackedPair, R>(p, r0); } };
 template <int R> struct Q8_0Pairs { static void run(const DotRowsArgs& p, int64_t r0) { q8_0_pairs<R>(p, r0); } };
 
 }  // namespace
 
-void vec_dot_pairs_q4_1_q8_1_avx512(const DotRowsArgs& p) { run_rows<Q4_1Pairs>(p); }
-void vec_dot_pairs_q4_1x2_q8_1_avx512(const DotRowsArgs& p) { run_rows<Q4_1x2Pairs>(p); }
+void vec_dot_pairs_q4_1_q8_1_avx512(const DotRowsArgs& p) { run_rows8<Q4_1Pairs>(p); }
+void vec_dot_pairs_q4_1x2_q8_1_avx512(const DotRowsArgs& p) { run_rows8<Q4_1x2Pairs>(p); }
 void vec_dot_pairs_q8_0_q8_0_avx512(const DotRowsArgs& p) { run_rows<Q8_0Pairs>(p); }
 
 }  // namespace ember::kernels

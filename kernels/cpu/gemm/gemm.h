@@ -37,7 +37,7 @@ struct DotRowsArgs {
   const void* w = nullptr;   // [n] one weight row (whole blocks)
   const uint8_t* a = nullptr;  // [rows][a_stride bytes] activation rows in the weight's act type
   size_t a_stride = 0;       // bytes between activation rows (>= the row's size)
-  int64_t rows = 0;          // activation rows, >= 1 (any count; groups of 4 inside)
+  int64_t rows = 0;          // activation rows, >= 1 (any count; groups of 4, or 8, inside)
   float* y = nullptr;        // y[r * y_stride] = dot(w, activation row r)
   int64_t y_stride = 0;      // floats between outputs of successive activation rows
   int64_t batch_rows = 0;    // activation rows of the whole matmul this call is part of (0: rows)
