@@ -74,29 +74,90 @@ void pv_reduce_avx2(const float* lanes, float* out, int64_t D, int accs) {
 
 inline __m256 round_f16x8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
 
-// Rows j0..j1-1 of K or V as f32 values, row-major [j1 - j0][D]. A q8_0 row becomes f16(d * q)
-// (the scalar path's dequantise-then-round), so both element types feed the same loops.
-void convert_rows(const AttnTile& t, const KvRows& r, int64_t j0, int64_t j1, float* dst, float* deq) {
+// Positions j, j+1, ... of a paged KvRows, walking the block table incrementally (no division
+// per row). Only positions below the sequence's end may be reached: the table ends there.
+struct RowWalk {
+  const KvRows* r;
+  int64_t blk, slot;
+  const uint8_t* p;
+  RowWalk(const KvRows& rows, int64_t j) : r(&rows), blk(j / rows.block), slot(j % rows.block), p(rows.row(j)) {}
+  void advance(int64_t n) {
+    slot += n;
+    if (slot < r->block) {
+      p += static_cast<size_t>(n) * r->slot_stride;
+      return;
+    }
+    blk += slot / r->block;
+    slot %= r->block;
+    p = r->base + static_cast<size_t>(r->blocks[blk]) * r->block_stride + static_cast<size_t>(slot) * r->slot_stride;
+  }
+};
+
+inline size_t kv_row_bytes(const AttnTile& t) {
+  return t.elem == KvElem::kF16 ? static_cast<size_t>(t.D) * 2 : static_cast<size_t>(t.D / 32) * sizeof(BlockQ8_0);
+}
+
+// K/V rows of a long context come from memory, not cache: the kernels ask for the rows they
+// will read a chunk ahead, so the loads overlap the arithmetic (hints never fault).
+inline void prefetch_row(const uint8_t* p, size_t bytes) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p), e = a + bytes - 1;
+  for (uintptr_t l = a & ~uintptr_t{63}; l <= e; l += 64) _mm_prefetch(reinterpret_cast<const char*>(l), _MM_HINT_T0);
+}
+
+void prefetch_rows(const AttnTile& t, const KvRows& r, int64_t j0, int64_t j1) {
+  if (j0 >= j1) return;
+  const size_t bytes = kv_row_bytes(t);
+  RowWalk w(r, j0);
+  for (int64_t j = j0;;) {
+    prefetch_row(w.p, bytes);
+    if (++j >= j1) break;
+    w.advance(1);
+  }
+}
+
+// One K/V row as D f32 values. A q8_0 row becomes f16(d * q), the scalar path's
+// dequantise-then-round (d * q is one f32 product, d exact in f32), so both element types
+// feed the same loops.
+inline void widen_row(const AttnTile& t, const uint8_t* row, float* dst) {
   const int64_t D = t.D;
-  // Walk the block table incrementally (no division per row).
-  int64_t blk = j0 / r.block, slot = j0 % r.block;
-  const uint8_t* src = r.row(j0);
-  for (int64_t j = j0; j < j1; ++j, dst += D) {
-    if (slot == r.block) {
-      ++blk;
-      slot = 0;
-      src = r.base + static_cast<size_t>(r.blocks[blk]) * r.block_stride;
+  if (t.elem == KvElem::kF16) {
+    const auto* h = reinterpret_cast<const uint16_t*>(row);
+    for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(dst + d, load_h8(h + d));
+    return;
+  }
+  for (int64_t b = 0; b < D / 32; ++b, row += sizeof(BlockQ8_0), dst += 32) {
+    uint16_t dh;
+    std::memcpy(&dh, row, 2);
+    const __m256 scale = _mm256_set1_ps(_cvtsh_ss(dh));
+    const uint8_t* qs = row + 2;
+    for (int u = 0; u < 4; ++u) {
+      const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs + 8 * u)));
+      _mm256_storeu_ps(dst + 8 * u, round_f16x8(_mm256_mul_ps(_mm256_cvtepi32_ps(q), scale)));
     }
-    ++slot;
-    const uint8_t* row = src;
-    src += r.slot_stride;
-    if (t.elem == KvElem::kF16) {
-      const auto* h = reinterpret_cast<const uint16_t*>(row);
-      for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(dst + d, load_h8(h + d));
-    } else {
-      dequantize_row_q8_0(row, deq, D);
-      for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(dst + d, round_f16x8(_mm256_loadu_ps(deq + d)));
+  }
+}
+
+// Rows j0..j1-1 of K or V as f32 values, row-major [j1 - j0][D], prefetching the rows
+// kAttnChunk further on that lie below pf_end.
+void convert_rows(const AttnTile& t, const KvRows& r, int64_t j0, int64_t j1, float* dst, int64_t pf_end) {
+  const size_t bytes = kv_row_bytes(t);
+  const int64_t pf0 = j0 + kAttnChunk;
+  RowWalk w(r, j0);
+  if (pf0 < pf_end) {
+    RowWalk pf(r, pf0);
+    for (int64_t j = j0; j < j1; ++j, dst += t.D) {
+      widen_row(t, w.p, dst);
+      if (j + 1 < j1) w.advance(1);
+      if (j + kAttnChunk < pf_end) {
+        prefetch_row(pf.p, bytes);
+        if (j + kAttnChunk + 1 < pf_end) pf.advance(1);
+      }
     }
+    return;
+  }
+  for (int64_t j = j0; j < j1; ++j, dst += t.D) {
+    widen_row(t, w.p, dst);
+    if (j + 1 < j1) w.advance(1);
   }
 }
 
@@ -145,23 +206,46 @@ float scores_acc4(const float* q, const float* kf, int64_t D, int64_t j0, int64_
   return mx;
 }
 
-// lanes[r][d] += p_j * v_j[d] for the positions j in [j0, j1) with j % L == r, in increasing j:
-// the order pv_accumulate gives them one position at a time, with each lane row's columns kept in
-// registers NV * 8 at a time. vf holds the rows from j0 (j0 a multiple of L).
+// lanes[r][d] += p_j * v_j[d] for the lane rows r in [r0, r1) and the positions j in [j0, j1)
+// with j % L == r, in increasing j: the order pv_accumulate gives them one position at a time,
+// with each lane row's columns kept in registers NV * 8 at a time. j0 is a multiple of L; vf
+// holds only the rows of those lane rows, group by group: position j's row is row
+// ((j - j0) / L) * (r1 - r0) + (j % L - r0). p[j - j0] is position j's probability.
 template <int NV>
-void pv_columns(float* lanes, const float* p, const float* vf, int64_t D, int64_t d0, int L, int64_t j0, int64_t j1) {
-  for (int r = 0; r < L && j0 + r < j1; ++r) {
+void pv_columns(float* lanes, const float* p, const float* vf, int64_t D, int64_t d0, int L, int r0, int r1, int64_t j0,
+                int64_t j1) {
+  const int64_t step = static_cast<int64_t>(r1 - r0) * D;
+  for (int r = r0; r < r1 && j0 + r < j1; ++r) {
     float* row = lanes + r * D + d0;
     __m256 acc[NV];
     for (int u = 0; u < NV; ++u) acc[u] = _mm256_loadu_ps(row + 8 * u);
-    for (int64_t j = j0 + r; j < j1; j += L) {
-      const __m256 pv = _mm256_set1_ps(p[j]);
-      const float* v = vf + (j - j0) * D + d0;
+    const float* v = vf + (r - r0) * D + d0;
+    for (int64_t j = j0 + r; j < j1; j += L, v += step) {
+      const __m256 pv = _mm256_set1_ps(p[j - j0]);
       for (int u = 0; u < NV; ++u) acc[u] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + 8 * u), acc[u]);
     }
     for (int u = 0; u < NV; ++u) _mm256_storeu_ps(row + 8 * u, acc[u]);
   }
 }
+
+void pv_window(float* lanes, const float* p, const float* vf, int64_t D, int L, int r0, int r1, int64_t j0, int64_t j1) {
+  int64_t d0 = 0;
+  for (; d0 + 64 <= D; d0 += 64) pv_columns<8>(lanes, p, vf, D, d0, L, r0, r1, j0, j1);
+  switch ((D - d0) / 8) {
+    case 7: pv_columns<7>(lanes, p, vf, D, d0, L, r0, r1, j0, j1); break;
+    case 6: pv_columns<6>(lanes, p, vf, D, d0, L, r0, r1, j0, j1); break;
+    case 5: pv_columns<5>(lanes, p, vf, D, d0, L, r0, r1, j0, j1); break;
+    case 4: pv_columns<4>(lanes, p, vf, D, d0, L, r0, r1, j0, j1); break;
+    case 3: pv_columns<3>(lanes, p, vf, D, d0, L, r0, r1, j0, j1); break;
+    case 2: pv_columns<2>(lanes, p, vf, D, d0, L, r0, r1, j0, j1); break;
+    case 1: pv_columns<1>(lanes, p, vf, D, d0, L, r0, r1, j0, j1); break;
+    default: break;
+  }
+}
+
+// Positions of V widened at a time by the p·V loops (the K chunk's scratch and the V chunk's
+// together): a window holds 128 / L positions of each lane row.
+constexpr int64_t kPvWindow = 2 * kAttnChunk;
 
 void tile_avx2(const AttnTile& t) {
   const int64_t D = t.D;
@@ -169,18 +253,19 @@ void tile_avx2(const AttnTile& t) {
   const int L = 8 * t.accs;
   const VecMathKernels& vm = vecmath_kernels();
   float* kf = t.scratch + static_cast<size_t>(t.nq) * t.score_stride;
-  float* vf = kf + kAttnChunk * D;
-  float* deq = vf + kAttnChunk * D;
-  float* lanes = deq + D;  // [nq][L][D]
+  float* vf = kf;  // [kPvWindow][D]: the K chunk and V chunk of the scratch
+  float* lanes = kf + (kPvWindow + 1) * D;  // [nq][L][D]
   int32_t pmax = 0;
   for (int i = 0; i < t.nq; ++i) pmax = std::max(pmax, t.last[i]);
+  const int64_t n = pmax + 1;
   float mx[kAttnMaxTile];
   for (int i = 0; i < t.nq; ++i) mx[i] = -INFINITY;
 
   // Scores, a chunk of K rows at a time (converted once for every query of the tile).
-  for (int64_t j0 = 0; j0 <= pmax; j0 += kAttnChunk) {
-    const int64_t j1 = std::min<int64_t>(j0 + kAttnChunk, pmax + 1);
-    convert_rows(t, t.k, j0, j1, kf, deq);
+  prefetch_rows(t, t.k, 0, std::min<int64_t>(kAttnChunk, n));
+  for (int64_t j0 = 0; j0 < n; j0 += kAttnChunk) {
+    const int64_t j1 = std::min<int64_t>(j0 + kAttnChunk, n);
+    convert_rows(t, t.k, j0, j1, kf, n);
     for (int i = 0; i < t.nq; ++i) {
       if (t.last[i] < j0) continue;
       const int64_t je = std::min<int64_t>(j1, t.last[i] + 1);
@@ -189,6 +274,8 @@ void tile_avx2(const AttnTile& t) {
                           : scores_acc4(t.q + i * D, kf, D, j0, je, t.scale, s, mx[i]);
     }
   }
+  // The first V rows arrive while the softmax runs.
+  prefetch_rows(t, t.v, 0, std::min<int64_t>(kAttnChunk, n));
   // Softmax per query, exactly as the scalar path.
   for (int i = 0; i < t.nq; ++i) {
     float* s = t.scratch + static_cast<size_t>(i) * t.score_stride;
@@ -214,45 +301,35 @@ void tile_avx2(const AttnTile& t) {
       s[j] = x[0];
     }
   }
-  // p · V, a chunk of V rows at a time.
+  // p · V, a window of V rows at a time.
   std::memset(lanes, 0, sizeof(float) * static_cast<size_t>(t.nq) * L * D);
-  for (int64_t j0 = 0; j0 <= pmax; j0 += kAttnChunk) {
-    const int64_t j1 = std::min<int64_t>(j0 + kAttnChunk, pmax + 1);
-    convert_rows(t, t.v, j0, j1, vf, deq);
+  for (int64_t j0 = 0; j0 < n; j0 += kPvWindow) {
+    const int64_t j1 = std::min<int64_t>(j0 + kPvWindow, n);
+    convert_rows(t, t.v, j0, j1, vf, n);
     for (int i = 0; i < t.nq; ++i) {
       if (t.last[i] < j0) continue;
       const int64_t je = std::min<int64_t>(j1, t.last[i] + 1);
-      const float* p = t.scratch + static_cast<size_t>(i) * t.score_stride;
-      float* li = lanes + static_cast<size_t>(i) * L * D;
-      int64_t d0 = 0;
-      for (; d0 + 32 <= D; d0 += 32) pv_columns<4>(li, p, vf, D, d0, L, j0, je);
-      switch ((D - d0) / 8) {
-        case 3: pv_columns<3>(li, p, vf, D, d0, L, j0, je); break;
-        case 2: pv_columns<2>(li, p, vf, D, d0, L, j0, je); break;
-        case 1: pv_columns<1>(li, p, vf, D, d0, L, j0, je); break;
-        default: break;
-      }
+      const float* p = t.scratch + static_cast<size_t>(i) * t.score_stride + j0;
+      pv_window(lanes + static_cast<size_t>(i) * L * D, p, vf, D, L, 0, L, j0, je);
     }
   }
   for (int i = 0; i < t.nq; ++i) pv_reduce_avx2(lanes + static_cast<size_t>(i) * L * D, t.out[i], D, t.accs);
 }
 
-// Flash-decoding phases (attention.h). t.scratch: [kAttnChunk][D] K rows, then [D] for a q8_0
-// row, then [D] for one widened V row.
+// Flash-decoding phases (attention.h). t.scratch: [kPvWindow][D] K or V rows, then [D].
 void split_scores_avx2(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, float* mx) {
   const int64_t D = t.D;
   if (D % (8 * t.accs) != 0) return attention_kernels_scalar().split_scores(t, sh, j0, j1, mx);
   float* kf = t.scratch;
-  float* deq = kf + kAttnChunk * D;
-  for (int64_t c0 = j0; c0 < j1; c0 += kAttnChunk) {
-    const int64_t c1 = std::min<int64_t>(c0 + kAttnChunk, j1);
-    int64_t need = c0;  // rows any query of the tile reads in this chunk
-    for (int i = 0; i < t.nq; ++i) need = std::max<int64_t>(need, std::min<int64_t>(c1, t.last[i] + 1));
-    if (need == c0) continue;
-    convert_rows(t, t.k, c0, need, kf, deq);
+  int64_t end = j0;  // rows any query of the tile reads in [j0, j1)
+  for (int i = 0; i < t.nq; ++i) end = std::max<int64_t>(end, std::min<int64_t>(j1, t.last[i] + 1));
+  prefetch_rows(t, t.k, j0, std::min<int64_t>(j0 + kAttnChunk, end));
+  for (int64_t c0 = j0; c0 < end; c0 += kAttnChunk) {
+    const int64_t c1 = std::min<int64_t>(c0 + kAttnChunk, end);
+    convert_rows(t, t.k, c0, c1, kf, end);
     for (int i = 0; i < t.nq; ++i) {
       if (t.last[i] < c0) continue;
-      const int64_t je = std::min<int64_t>(need, t.last[i] + 1);
+      const int64_t je = std::min<int64_t>(c1, t.last[i] + 1);
       float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
       // The chunk's rows start at kf; scores_acc* index them from c0.
       mx[i] = t.accs == 1 ? scores_acc1(t.q + i * D, kf, D, c0, je, t.scale, s, mx[i])
@@ -266,38 +343,70 @@ void split_exp_avx2(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t
   attention_kernels_scalar().split_exp(t, sh, j0, j1, mx);
 }
 
-inline float round_f16_1(float x) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT))); }
+// The rows of lane rows [r0, r1) among positions [w0, w1) (w0 a multiple of L), in the order
+// pv_columns reads them; fn(row pointer) per row.
+template <typename F>
+void lane_rows(const KvRows& r, int L, int r0, int r1, int64_t w0, int64_t w1, F&& fn) {
+  if (w0 + r0 >= w1) return;
+  RowWalk w(r, w0 + r0);
+  for (int64_t g = w0; g + r0 < w1; g += L) {
+    const int64_t e = std::min<int64_t>(g + r1, w1);
+    for (int64_t j = g + r0; j < e; ++j) {
+      fn(w.p);
+      if (j + 1 < e) w.advance(1);
+    }
+    if (g + L + r0 < w1) w.advance(g + L + r0 - (e - 1));
+  }
+}
 
+// Position-major: the thread walks the context once, a window at a time, widening only its lane
+// rows' V rows (prefetching the next window's), and runs each lane row's chain through the window.
 void split_pv_avx2(const AttnTile& t, const AttnShared& sh, int r0, int r1) {
   const int64_t D = t.D;
   if (D % (8 * t.accs) != 0) return attention_kernels_scalar().split_pv(t, sh, r0, r1);
   const int L = 8 * t.accs;
-  float* deq = t.scratch + kAttnChunk * D;
-  float* vrow = deq + D;
+  float* vf = t.scratch;
+  const size_t bytes = kv_row_bytes(t);
+  int32_t pmax = 0;
+  float inv[kAttnMaxTile];
   for (int i = 0; i < t.nq; ++i) {
     const int32_t p = t.last[i];
+    pmax = std::max(pmax, p);
     double sum = 0;
     for (int64_t g = 0; g <= p / 8; ++g) sum += static_cast<double>(sh.csum[i * sh.csum_stride + g]);
-    const float inv = static_cast<float>(1.0 / sum);
-    const float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
+    inv[i] = static_cast<float>(1.0 / sum);
     float* lanes = sh.lanes + static_cast<size_t>(i) * L * D;
-    for (int r = r0; r < r1; ++r) {
-      float* out = lanes + r * D;
-      for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(out + d, _mm256_setzero_ps());
-      for (int64_t j = r; j <= p; j += L) {
-        const __m256 pv = _mm256_set1_ps(round_f16_1(s[j] * inv));
-        const uint8_t* src = t.v.row(j);
-        if (t.elem == KvElem::kF16) {
-          const auto* h = reinterpret_cast<const uint16_t*>(src);
-          for (int64_t d = 0; d < D; d += 8)
-            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, load_h8(h + d), _mm256_loadu_ps(out + d)));
-        } else {
-          dequantize_row_q8_0(src, deq, D);
-          for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(vrow + d, round_f16x8(_mm256_loadu_ps(deq + d)));
-          for (int64_t d = 0; d < D; d += 8)
-            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vrow + d), _mm256_loadu_ps(out + d)));
-        }
+    std::memset(lanes + r0 * D, 0, sizeof(float) * static_cast<size_t>(r1 - r0) * D);
+  }
+  const int64_t n = pmax + 1;
+  // A window holds kPvWindow / L groups of (r1 - r0) rows.
+  auto prefetch = [&](int64_t w0) {
+    lane_rows(t.v, L, r0, r1, w0, std::min<int64_t>(w0 + kPvWindow, n), [&](const uint8_t* p) { prefetch_row(p, bytes); });
+  };
+  prefetch(0);
+  alignas(32) float pw[kPvWindow];
+  for (int64_t w0 = 0; w0 < n; w0 += kPvWindow) {
+    const int64_t w1 = std::min<int64_t>(w0 + kPvWindow, n);
+    float* dst = vf;
+    lane_rows(t.v, L, r0, r1, w0, w1, [&](const uint8_t* p) {
+      widen_row(t, p, dst);
+      dst += D;
+    });
+    if (w1 < n) prefetch(w1);
+    for (int i = 0; i < t.nq; ++i) {
+      if (t.last[i] < w0) continue;
+      const int64_t je = std::min<int64_t>(w1, t.last[i] + 1);
+      const float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
+      const __m256 vinv = _mm256_set1_ps(inv[i]);
+      int64_t j = w0;
+      for (; j + 8 <= je; j += 8)
+        _mm256_storeu_ps(pw + (j - w0), round_f16x8(_mm256_mul_ps(_mm256_loadu_ps(s + j), vinv)));
+      for (; j < je; ++j) {
+        float x[8] = {s[j] * inv[i]};
+        _mm256_storeu_ps(x, round_f16x8(_mm256_loadu_ps(x)));
+        pw[j - w0] = x[0];
       }
+      pv_window(sh.lanes + static_cast<size_t>(i) * L * D, pw, vf, D, L, r0, r1, w0, je);
     }
   }
 }
