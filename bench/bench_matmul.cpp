@@ -14,7 +14,8 @@
 //   prefill_f32/{ember,dnnl_sgemm}/...   f32 GEMM at M = 128, 512 on the model's shapes and 1024^3;
 //                                         oneDNN only at t = OMP_NUM_THREADS
 //   probe/read_bw, probe/fma_peak         what the machine can do: streaming read bandwidth
-//                                         and peak f32 FMA rate (AVX2), for stating ratios
+//                                         and peak f32 FMA rate (AVX2; AVX-512 where the CPU has
+//                                         it), for stating ratios
 //
 // Weights are "cold", as in decoding a model larger than the last-level cache: each
 // iteration uses the next of several copies spread over >= 128 MiB. Counters: flops (2·M·N·K
@@ -293,18 +294,19 @@ void bm_probe_read(benchmark::State& st, int threads) {
   st.counters["bytes"] = C(static_cast<double>(kProbeBytes), C::kIsIterationInvariantRate, C::kIs1000);
 }
 
-void bm_probe_fma(benchmark::State& st, int threads) {
+// fma: probe_fma_avx2 (8 lanes) or probe_fma_avx512 (16).
+void bm_probe_fma(benchmark::State& st, int threads, float (*fma)(int64_t, float), int lanes) {
   constexpr int64_t kIters = int64_t{1} << 22;
   cpu::ThreadPool tp(threads);
   std::vector<float> sums(static_cast<size_t>(threads) * 16);
   for (auto _ : st) {
     tp.run([&](int ith, int) {
-      sums[static_cast<size_t>(ith) * 16] = probe_fma_avx2(kIters, static_cast<float>(ith));
+      sums[static_cast<size_t>(ith) * 16] = fma(kIters, static_cast<float>(ith));
     });
     benchmark::DoNotOptimize(sums.data());
   }
   using C = benchmark::Counter;
-  st.counters["flops"] = C(2.0 * 8 * kProbeFmaPerIter * static_cast<double>(kIters) * threads,
+  st.counters["flops"] = C(2.0 * lanes * kProbeFmaPerIter * static_cast<double>(kIters) * threads,
                            C::kIsIterationInvariantRate, C::kIs1000);
 }
 #endif
@@ -328,8 +330,11 @@ void register_all() {
     for (int t : kThreads) {
       benchmark::RegisterBenchmark(sfmt("probe/read_bw/256MiB/t%d", t).c_str(), bm_probe_read, t)
           ->UseRealTime()->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark(sfmt("probe/fma_peak/avx2/t%d", t).c_str(), bm_probe_fma, t)
+      benchmark::RegisterBenchmark(sfmt("probe/fma_peak/avx2/t%d", t).c_str(), bm_probe_fma, t, probe_fma_avx2, 8)
           ->UseRealTime()->Unit(benchmark::kMillisecond);
+      if (k::cpu_features().avx512f)
+        benchmark::RegisterBenchmark(sfmt("probe/fma_peak/avx512/t%d", t).c_str(), bm_probe_fma, t, probe_fma_avx512, 16)
+            ->UseRealTime()->Unit(benchmark::kMillisecond);
     }
   }
 #endif

@@ -1,5 +1,5 @@
 // Machine probes for reading kernel benchmarks as fractions of the hardware: a streaming read
-// (memory bandwidth) and a tight FMA loop (peak f32 arithmetic). AVX2/FMA builds only.
+// (memory bandwidth) and a tight FMA loop (peak f32 arithmetic, 8- and 16-lane). x86-64 only.
 #pragma once
 
 #include <cstddef>
@@ -13,5 +13,7 @@ float probe_read_avx2(const float* p, size_t n);
 // on all of them.
 inline constexpr int kProbeFmaPerIter = 12;
 float probe_fma_avx2(int64_t iters, float seed);
+// The same with 16-lane (zmm) FMAs (probes_avx512.cpp, AVX-512F).
+float probe_fma_avx512(int64_t iters, float seed);
 
 }  // namespace ember::bench
