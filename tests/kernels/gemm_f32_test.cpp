@@ -1,10 +1,12 @@
 // The f32 dot product and GEMM (kernels/cpu/gemm/gemm_f32.h) against their scalar twins: the
 // AVX2 per-row dot must equal vec_dot_f32_f32_lanes bit for bit (memcmp) at every K around the
-// 8- and 32-element steps and the model's 576 and 1536; every GEMM candidate must equal its
-// per-row dot product (and the AVX2 one the scalar twin too) for every output, at M = 0..9 and
-// 16 (tiles of 4 plus every remainder; the decode tiles at M < 4), ragged N (tiles of 3 and 4
-// plus remainders, and a block boundary), K below, in one and in several chunks, at and above the step, ragged K (the
-// fallback), with strided weight, activation and output rows and the padding left untouched.
+// 8- and 32-element steps and the model's 576 and 1536; every GEMM candidate this CPU runs
+// (AVX-512, AVX2, scalar) must equal its per-row dot product (and the SIMD ones the scalar twin
+// too) for every output, at M = 0..13, 15..17 and 19 (tiles of 4 and groups of 8 plus every
+// remainder, odd rows leaving a zmm half unused; the decode tiles at M < 4), ragged N (tiles of
+// 3, 4 and 6 plus remainders, and a block boundary), K below, in one and in several chunks, at
+// and above the step, ragged K (the fallback), with strided weight, activation and output rows
+// and the padding left untouched.
 // Skips, visibly, where the CPU lacks the ISA.
 #include <gtest/gtest.h>
 
@@ -70,7 +72,7 @@ TEST(VecDotF32, ScalarTwinOrder) {
 // The per-row dot product a candidate reproduces for weights llama.cpp's sgemm declines.
 VecDotFn x4_dot(const GemmF32Candidate& c) {
 #if defined(__x86_64__)
-  if (std::strcmp(c.isa, "avx2") == 0) return vec_dot_f32_f32_x4_avx2;
+  if (std::strcmp(c.isa, "avx2") == 0 || std::strcmp(c.isa, "avx512") == 0) return vec_dot_f32_f32_x4_avx2;
 #endif
   return c.same_as;
 }
@@ -126,15 +128,21 @@ TEST(GemmF32, BitIdenticalToPerRowAndTwin) {
     }
     const GemmF32Fn twin = std::strcmp(c.isa, "scalar") == 0 ? gemm_f32 : gemm_f32_lanes;
     for (int64_t k : {8, 16, 24, 64, 72, 576, 5, 33})
-      for (int64_t n : {1, 2, 3, 4, 5, 7, 13})
-        for (int64_t m : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16}) check_gemm(c, twin, k, n, m);
+      for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 13})
+        for (int64_t m : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17}) check_gemm(c, twin, k, n, m);
     // The model's K, K in two chunks (the AVX2 kernel packs and runs K <= 4096 in one pass,
-    // longer rows unpacked in equal chunks: 4104 = 2056 + 2048), and weight block boundaries
-    // (48 rows) with ragged M.
+    // longer rows unpacked in equal chunks: 4104 = 2056 + 2048; the AVX-512 one packs chunks of
+    // at most 1024: 1032 = 520 + 512, 1536 = 768 + 768, 4104 = 4 x 824 + 808), and weight
+    // block boundaries (48 rows) with ragged M.
     check_gemm(c, twin, 1536, 7, 6);
+    check_gemm(c, twin, 1536, 13, 19);
+    check_gemm(c, twin, 1032, 11, 9);
+    check_gemm(c, twin, 1024, 6, 8);
     check_gemm(c, twin, 4104, 5, 6);
+    check_gemm(c, twin, 4104, 7, 11);
     check_gemm(c, twin, 576, 100, 9);
     check_gemm(c, twin, 576, 100, 2);
+    check_gemm(c, twin, 576, 100, 21);
     // Weights whose row count is not a multiple of 4: ggml_vec_dot_f32's order.
     for (int64_t k : {64, 72, 33})
       for (int64_t m : {1, 3, 4, 9}) check_gemm(c, twin, k, 5, m, false);
@@ -159,6 +167,11 @@ TEST(GemmF32, DispatchReproducesPerRowDot) {
     std::printf("[  NOTE    ] no f32 GEMM reproduces this CPU's per-row f32 dot: per-row dots are used\n");
     return;
   }
+#if defined(__x86_64__)
+  if (cpu_features().x86_avx512_vnni()) {
+    EXPECT_EQ(fn, gemm_f32_avx512) << "an AVX-512 CPU must get the AVX-512 f32 GEMM";
+  }
+#endif
   for (int i = 0; i < n_cand; ++i)
     if (cands[i].fn == fn) {
       EXPECT_EQ(cands[i].same_as, find_quant_kernels(kTypeF32)->vec_dot);

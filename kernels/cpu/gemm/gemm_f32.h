@@ -37,7 +37,7 @@ struct GemmF32Args {
 using GemmF32Fn = void (*)(const GemmF32Args& p);
 
 struct GemmF32Candidate {
-  const char* isa;    // "avx2", "scalar"
+  const char* isa;    // "avx512", "avx2", "scalar"
   bool (*cpu_has)();  // does this CPU run it?
   GemmF32Fn fn;
   VecDotFn same_as;   // the per-row dot product it reproduces bit for bit
@@ -57,6 +57,11 @@ void gemm_f32_lanes(const GemmF32Args& p);
 // AVX2 + FMA: register tiles of 3 weight rows x 4 activation rows (4 x 1..3 for M < 4),
 // weight rows blocked to stay in L2 while the activation rows pass.
 void gemm_f32_avx2(const GemmF32Args& p);
+// AVX-512 F/BW/VL/VNNI + FMA: the same outputs bit for bit (vec_dot_f32_f32_avx2 per output,
+// vec_dot_f32_f32_x4_avx2 where sgemm_order is false), two outputs' 8-lane chains per zmm
+// (activation rows 2p and 2p + 1 in its halves): tiles of 6 weight rows x 8 activation rows.
+// K % 8 != 0, sgemm_order false and M < 4 run gemm_f32_avx2.
+void gemm_f32_avx512(const GemmF32Args& p);
 #endif
 
 }  // namespace ember::kernels

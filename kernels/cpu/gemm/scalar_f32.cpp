@@ -16,9 +16,11 @@ void loop_outputs(const GemmF32Args& p, VecDotFn dot) {
 
 bool always() { return true; }
 [[maybe_unused]] bool has_avx2() { return cpu_features().x86_avx2_fma_f16c(); }
+[[maybe_unused]] bool has_avx512() { return cpu_features().x86_avx512_vnni(); }
 
 const GemmF32Candidate kCandidates[] = {
 #if defined(__x86_64__)
+    {"avx512", has_avx512, gemm_f32_avx512, vec_dot_f32_f32_avx2},
     {"avx2", has_avx2, gemm_f32_avx2, vec_dot_f32_f32_avx2},
 #endif
     {"scalar", always, gemm_f32, vec_dot_f32_f32},

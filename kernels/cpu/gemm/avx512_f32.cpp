@@ -1,0 +1,168 @@
+// AVX-512 f32 GEMM (gemm_f32.h), compiled with the avx512*.cpp flags for this file only.
+//
+// The order is gemm_f32_avx2's (vec_dot_f32_f32_avx2 per output: one 8-lane accumulator
+// stepping K by 8, one hsum8), so a zmm register holds TWO outputs' chains: the low 256 bits
+// those of activation row 2p, the high 256 those of row 2p + 1, against the same weight row.
+// A weight row's 8 elements are broadcast to both halves and a pair's 8 + 8 elements come as one
+// 64-byte load from a packed stream (8 activation rows interleaved by 8), so one vfmadd231ps
+// steps two chains exactly as two ymm FMAs would. Tile: 6 weight rows x 4 pairs (8 activation
+// rows): 24 accumulators, 6 broadcasts and 1 pair vector (31 of 32 zmm), 10 loads per 24 FMAs.
+// Blocking as the AVX2 kernel: weight rows in blocks that stay in L2 while every group of 8
+// activation rows passes; the group is packed one K chunk at a time so that the stream stays in
+// L1, and between chunks the accumulators wait in memory (the same additions in the same order).
+// At the end each half is reduced by hsum8. K % 8 != 0, weights outside sgemm order (another
+// order) and decode (M < 4: memory-bound, 4 weight rows x M in ymm) run gemm_f32_avx2.
+#if defined(__x86_64__)
+// g++ 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which its
+// -Wuninitialized reports at every inlined use (GCC bug 105593); nothing here reads one.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <array>
+#include <utility>
+
+#include "kernels/cpu/x86/avx2_common.h"
+#include "kernels/cpu/gemm/gemm_f32.h"
+
+namespace ember::kernels {
+namespace {
+
+// Activation rows per group (pairs x 2) and weight rows per tile.
+constexpr int kPairs = 4;
+constexpr int kTileRows = 6;
+// Weight rows per block: about kBlockBytes (a multiple of kTileRows, at most kMaxBlockRows), so
+// that the block and the next one, prefetched meanwhile, stay in L2 (2 MiB here); larger
+// blocks pack each group of activation rows fewer times.
+constexpr int64_t kBlockBytes = 512 << 10;
+constexpr int64_t kMaxBlockRows = 240;
+// K chunk: 8 packed rows x 1024 floats = 32 KiB, within L1 (48 KiB here).
+constexpr int64_t kMaxChunk = 1024;
+
+inline __m512 broadcast8(const float* p) {
+  return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p))));
+}
+
+// hsum8 of the two halves of four accumulators at once, each addition with the operands
+// hsum8 has (hi + lo, then r0 + r2 and r1 + r3, then s0 + s1): lanes 0..3 of the result are
+// those of the low halves of a, b, c, d, lanes 8..11 those of the high halves.
+inline __m512 hsum8x4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const auto fold = [](__m512 v) { return _mm512_add_ps(_mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)), v); };
+  a = fold(a);
+  b = fold(b);
+  c = fold(c);
+  d = fold(d);
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_ps(c, d, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// RW weight rows (w, stride ws) against P pairs of packed activation rows (a: per step of 8
+// elements, kPairs * 16 floats, pair p at p * 16); ra valid activation rows (2P - 1 or 2P).
+// acc_mem: the tile's P x RW accumulators (16 floats each) between K chunks. Prefetches
+// [pf, pf_end) into L2, pf_step lines per step of K.
+template <int RW, int P>
+void tile(int64_t k, const float* w, int64_t ws, const float* a, float* y, int64_t ys, int ra, float* acc_mem, bool first,
+          bool last, const char* pf, const char* pf_end, int pf_step) {
+  __m512 acc[P][RW];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+    for (int j = 0; j < RW; ++j) acc[p][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(acc_mem + (p * RW + j) * 16);
+  for (int64_t l = 0; l < k; l += 8) {
+    for (int q = 0; q < pf_step && pf < pf_end; ++q, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+    __m512 wv[RW];
+#pragma GCC unroll 8
+    for (int j = 0; j < RW; ++j) wv[j] = broadcast8(w + j * ws + l);
+    const float* ap = a + l / 8 * (kPairs * 16);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+      const __m512 av = _mm512_load_ps(ap + p * 16);
+#pragma GCC unroll 8
+      for (int j = 0; j < RW; ++j) acc[p][j] = _mm512_fmadd_ps(wv[j], av, acc[p][j]);
+    }
+  }
+  if (last) {
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 8
+      for (int j = 0; j < RW; j += 4) {
+        const int n = RW - j < 4 ? RW - j : 4;
+        const __m512 s = hsum8x4(acc[p][j], acc[p][n > 1 ? j + 1 : j], acc[p][n > 2 ? j + 2 : j], acc[p][n > 3 ? j + 3 : j]);
+        const __mmask8 mask = static_cast<__mmask8>((1u << n) - 1);
+        _mm_mask_storeu_ps(y + 2 * p * ys + j, mask, _mm512_castps512_ps128(s));
+        if (2 * p + 1 < ra) _mm_mask_storeu_ps(y + (2 * p + 1) * ys + j, mask, _mm512_extractf32x4_ps(s, 2));
+      }
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+      for (int j = 0; j < RW; ++j) _mm512_store_ps(acc_mem + (p * RW + j) * 16, acc[p][j]);
+  }
+}
+
+using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int, float*, bool, bool, const char*,
+                        const char*, int);
+
+template <int RW, size_t... P>
+constexpr std::array<TileFn, kPairs> tiles_of(std::index_sequence<P...>) {
+  return {tile<RW, static_cast<int>(P) + 1>...};
+}
+template <size_t... RW>
+constexpr std::array<std::array<TileFn, kPairs>, kTileRows> all_tiles(std::index_sequence<RW...>) {
+  return {tiles_of<static_cast<int>(RW) + 1>(std::make_index_sequence<kPairs>())...};
+}
+// kTiles[rw - 1][pairs - 1]
+constexpr auto kTiles = all_tiles(std::make_index_sequence<kTileRows>());
+
+}  // namespace
+
+void gemm_f32_avx512(const GemmF32Args& p) {
+  if (p.k % 8 != 0 || !p.sgemm_order || p.m < 4) {
+    gemm_f32_avx2(p);
+    return;
+  }
+  const int64_t chunks = (p.k + kMaxChunk - 1) / kMaxChunk;
+  const int64_t kc = (p.k / 8 + chunks - 1) / chunks * 8;
+  int64_t block = kBlockBytes / (p.k * 4) / kTileRows * kTileRows;
+  block = block < kTileRows ? kTileRows : block > kMaxBlockRows ? kMaxBlockRows : block;
+  alignas(64) float acc[kMaxBlockRows * kPairs * 16];
+  alignas(64) float pack[kPairs * 2 * kMaxChunk];  // 8 activation rows of one K chunk, interleaved by 8
+  const int64_t groups = (p.m + 2 * kPairs - 1) / (2 * kPairs);
+  for (int64_t j0 = 0; j0 < p.n; j0 += block) {
+    const int64_t j1 = j0 + block < p.n ? j0 + block : p.n;
+    // While the activation rows pass over this block, the next one is fetched into L2, spread
+    // over every tile call (the first pass over a block otherwise waits on memory).
+    const int64_t j2 = j1 + block < p.n ? j1 + block : p.n;
+    const char* pf = reinterpret_cast<const char*>(p.w + j1 * p.w_stride);
+    const char* pf_end = j2 > j1 ? reinterpret_cast<const char*>(p.w + (j2 - 1) * p.w_stride + p.k) : pf;
+    const int64_t calls = groups * chunks * ((j1 - j0 + kTileRows - 1) / kTileRows);
+    const int64_t pf_per_call = ((pf_end - pf) / 64 + calls) / calls;
+    const int pf_step = static_cast<int>((pf_per_call + kc / 8 - 1) / (kc / 8));
+    for (int64_t i = 0; i < p.m; i += 2 * kPairs) {
+      const int ra = p.m - i < 2 * kPairs ? static_cast<int>(p.m - i) : 2 * kPairs;
+      const int pairs = (ra + 1) / 2;
+      const float* a = p.a + i * p.a_stride;
+      float* y = p.y + i * p.y_stride;
+      for (int64_t l = 0; l < p.k; l += kc) {
+        const int64_t len = p.k - l < kc ? p.k - l : kc;
+        for (int64_t e = 0; e < len; e += 8) {
+          float* dst = pack + e * (kPairs * 2);
+          for (int r = 0; r < ra; ++r) _mm256_store_ps(dst + r * 8, _mm256_loadu_ps(a + r * p.a_stride + l + e));
+          if (ra % 2) _mm256_store_ps(dst + ra * 8, _mm256_setzero_ps());
+        }
+        for (int64_t j = j0; j < j1; j += kTileRows) {
+          const int rw = j1 - j < kTileRows ? static_cast<int>(j1 - j) : kTileRows;
+          const char* pf_next = pf + pf_per_call * 64 < pf_end ? pf + pf_per_call * 64 : pf_end;
+          kTiles[rw - 1][pairs - 1](len, p.w + j * p.w_stride + l, p.w_stride, pack, y + j, p.y_stride, ra,
+                                    acc + (j - j0) * kPairs * 16, l == 0, l + len == p.k, pf, pf_next, pf_step);
+          pf = pf_next;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ember::kernels
+#endif
