@@ -26,23 +26,30 @@ struct Data {
         uneven_b(w.make(DType::Q4_1, 16, 64)) {}
 };
 
+// One node per statement: the order of call arguments differs between g++ and clang, and the
+// graph text must not.
 OpGraph test_graph(const Data& d, int64_t M) {
   Builder b;
   b.set_label("blk.0");
   Value x = b.input("x", DType::F32, {M, 64});
-  Value qkv = b.norm_matmul(x, b.weight("norm", DType::F32, {64}, d.norm),
-                            {b.weight("q", DType::Q4_1, {64, 64}, d.q), b.weight("k", DType::Q4_1, {32, 64}, d.k),
-                             b.weight("v", DType::Q4_1, {32, 64}, d.v)},
-                            1e-5f);
-  Value o = b.matmul_add(qkv, b.weight("o", DType::Q4_1, {64, 128}, d.o), x);   // [M,64]
-  Value odd = b.matmul(o, b.weight("odd", DType::Q4_1, {35, 64}, d.odd));        // odd last row: packs
+  Value norm = b.weight("norm", DType::F32, {64}, d.norm);
+  Value wq = b.weight("q", DType::Q4_1, {64, 64}, d.q);
+  Value wk = b.weight("k", DType::Q4_1, {32, 64}, d.k);
+  Value wv = b.weight("v", DType::Q4_1, {32, 64}, d.v);
+  Value qkv = b.norm_matmul(x, norm, {wq, wk, wv}, 1e-5f);
+  Value wo = b.weight("o", DType::Q4_1, {64, 128}, d.o);
+  Value o = b.matmul_add(qkv, wo, x);  // [M,64]
+  Value wodd = b.weight("odd", DType::Q4_1, {35, 64}, d.odd);
+  Value odd = b.matmul(o, wodd);  // odd last row: packs
   Value table = b.weight("table", DType::Q4_1, {16, 64}, d.table);
-  Value tied = b.matmul(o, table);                                              // also an embedding table
+  Value tied = b.matmul(o, table);  // also an embedding table: stays plain
   Value ids = b.input("ids", DType::I32, {2});
   Value emb = b.embedding(table, ids);
-  Value head = b.matmul(o, b.weight("head", DType::Q8_0, {48, 64}, d.head));    // not q4_1
-  Value uneven = b.matmul_cat(o, {b.weight("uneven_a", DType::Q4_1, {31, 64}, d.uneven_a),
-                                  b.weight("uneven_b", DType::Q4_1, {16, 64}, d.uneven_b)});
+  Value whead = b.weight("head", DType::Q8_0, {48, 64}, d.head);
+  Value head = b.matmul(o, whead);  // not q4_1
+  Value ua = b.weight("uneven_a", DType::Q4_1, {31, 64}, d.uneven_a);
+  Value ub = b.weight("uneven_b", DType::Q4_1, {16, 64}, d.uneven_b);
+  Value uneven = b.matmul_cat(o, {ua, ub});  // a first weight of odd rows: stays plain
   b.output(odd);
   b.output(tied);
   b.output(emb);
