@@ -36,8 +36,9 @@ constexpr int kTileRows = 6;
 // blocks pack each group of activation rows fewer times.
 constexpr int64_t kBlockBytes = 512 << 10;
 constexpr int64_t kMaxBlockRows = 240;
-// K chunk: 8 packed rows x 1024 floats = 32 KiB, within L1 (48 KiB here).
-constexpr int64_t kMaxChunk = 1024;
+// K chunk: 8 packed rows x 768 floats = 24 KiB, within L1 (48 KiB here) beside the weight
+// rows' lines, also where those alias (K = 1024: rows 4 KiB apart share their L1 sets).
+constexpr int64_t kMaxChunk = 768;
 
 inline __m512 broadcast8(const float* p) {
   return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p))));
@@ -55,6 +56,21 @@ inline __m512 hsum8x4(__m512 a, __m512 b, __m512 c, __m512 d) {
   const __m512 ab = _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
   const __m512 cd = _mm512_add_ps(_mm512_shuffle_ps(c, d, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
   return _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Eight accumulators at once (the full tile's reduction, fewer shuffles than two hsum8x4):
+// v[0..7] = a b c d e f g h. Returns the four 128-bit chunks [aL cL eL gL], [aH cH eH gH],
+// [bL dL fL hL], [bH dH fH hH] (xL: hsum8 of x's low half, xH of its high half), each addition
+// again with hsum8's operands.
+inline __m512 hsum8x8(const __m512* v) {
+  // [xL, xH, yL, yH] folded (hi + lo) for the pairs (a, b), (c, d), (e, f), (g, h)
+  __m512 f[4];
+  for (int i = 0; i < 4; ++i)
+    f[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)),
+                         _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)));
+  const __m512 g0 = _mm512_add_ps(_mm512_shuffle_ps(f[0], f[1], _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(f[0], f[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 g1 = _mm512_add_ps(_mm512_shuffle_ps(f[2], f[3], _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(f[2], f[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_ps(g0, g1, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(g0, g1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 // RW weight rows (w, stride ws) against P pairs of packed activation rows (a: per step of 8
@@ -80,6 +96,35 @@ void tile(int64_t k, const float* w, int64_t ws, const float* a, float* y, int64
       const __m512 av = _mm512_load_ps(ap + p * 16);
 #pragma GCC unroll 8
       for (int j = 0; j < RW; ++j) acc[p][j] = _mm512_fmadd_ps(wv[j], av, acc[p][j]);
+    }
+  }
+  if constexpr (RW == 6 && P == 4) {
+    if (last && ra == 8) {
+      // The full tile: weights 0..3 of pairs (0, 1) and of pairs (2, 3), rows 4q .. 4q + 3, 4
+      // outputs each, in two hsum8x8.
+#pragma GCC unroll 2
+      for (int q = 0; q < 2; ++q) {
+        const __m512 v[8] = {acc[2 * q][0], acc[2 * q + 1][0], acc[2 * q][1], acc[2 * q + 1][1],
+                             acc[2 * q][2], acc[2 * q + 1][2], acc[2 * q][3], acc[2 * q + 1][3]};
+        const __m512 s = hsum8x8(v);
+        float* yq = y + 4 * q * ys;
+        _mm_storeu_ps(yq, _mm512_castps512_ps128(s));
+        _mm_storeu_ps(yq + ys, _mm512_extractf32x4_ps(s, 1));
+        _mm_storeu_ps(yq + 2 * ys, _mm512_extractf32x4_ps(s, 2));
+        _mm_storeu_ps(yq + 3 * ys, _mm512_extractf32x4_ps(s, 3));
+      }
+      // Weights 4, 5 of every pair: chunks [rows 0, 2], [1, 3], [4, 6], [5, 7], 2 outputs each.
+      const __m512 v[8] = {acc[0][4], acc[2][4], acc[0][5], acc[2][5], acc[1][4], acc[3][4], acc[1][5], acc[3][5]};
+      const __m512 s = hsum8x8(v);
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        const __m128 x = c == 0 ? _mm512_castps512_ps128(s) : c == 1 ? _mm512_extractf32x4_ps(s, 1)
+                         : c == 2 ? _mm512_extractf32x4_ps(s, 2) : _mm512_extractf32x4_ps(s, 3);
+        const int r = (c & 1) + (c & 2) * 2;  // chunk c holds rows r and r + 2
+        _mm_storel_pi(reinterpret_cast<__m64*>(y + r * ys + 4), x);
+        _mm_storeh_pi(reinterpret_cast<__m64*>(y + (r + 2) * ys + 4), x);
+      }
+      return;
     }
   }
   if (last) {
@@ -127,6 +172,8 @@ void gemm_f32_avx512(const GemmF32Args& p) {
   const int64_t kc = (p.k / 8 + chunks - 1) / chunks * 8;
   int64_t block = kBlockBytes / (p.k * 4) / kTileRows * kTileRows;
   block = block < kTileRows ? kTileRows : block > kMaxBlockRows ? kMaxBlockRows : block;
+  const int64_t blocks = (p.n + block - 1) / block;  // equal blocks (in whole tiles)
+  block = ((p.n + blocks - 1) / blocks + kTileRows - 1) / kTileRows * kTileRows;
   alignas(64) float acc[kMaxBlockRows * kPairs * 16];
   alignas(64) float pack[kPairs * 2 * kMaxChunk];  // 8 activation rows of one K chunk, interleaved by 8
   const int64_t groups = (p.m + 2 * kPairs - 1) / (2 * kPairs);
@@ -137,14 +184,21 @@ void gemm_f32_avx512(const GemmF32Args& p) {
     const int64_t j2 = j1 + block < p.n ? j1 + block : p.n;
     const char* pf = reinterpret_cast<const char*>(p.w + j1 * p.w_stride);
     const char* pf_end = j2 > j1 ? reinterpret_cast<const char*>(p.w + (j2 - 1) * p.w_stride + p.k) : pf;
-    const int64_t calls = groups * chunks * ((j1 - j0 + kTileRows - 1) / kTileRows);
+    const int64_t calls = groups * chunks * ((j1 - j0 + kTileRows - 1) / kTileRows);  // tile calls over the block
     const int64_t pf_per_call = ((pf_end - pf) / 64 + calls) / calls;
     const int pf_step = static_cast<int>((pf_per_call + kc / 8 - 1) / (kc / 8));
+    const int64_t tiles = (j1 - j0 + kTileRows - 1) / kTileRows;
     for (int64_t i = 0; i < p.m; i += 2 * kPairs) {
       const int ra = p.m - i < 2 * kPairs ? static_cast<int>(p.m - i) : 2 * kPairs;
       const int pairs = (ra + 1) / 2;
       const float* a = p.a + i * p.a_stride;
       float* y = p.y + i * p.y_stride;
+      // The next group's activation rows, fetched into L2 between the tile calls (where all M
+      // rows do not stay in L2 beside the blocks, they would come from L3 at every pack).
+      const int64_t next = p.m - i - ra < 2 * kPairs ? p.m - i - ra : 2 * kPairs;
+      const char* apf = reinterpret_cast<const char*>(a + ra * p.a_stride);
+      const char* apf_end = next > 0 ? reinterpret_cast<const char*>(a + (ra + next - 1) * p.a_stride + p.k) : apf;
+      const int64_t apf_per_call = ((apf_end - apf) / 64 + chunks * tiles) / (chunks * tiles);
       for (int64_t l = 0; l < p.k; l += kc) {
         const int64_t len = p.k - l < kc ? p.k - l : kc;
         for (int64_t e = 0; e < len; e += 8) {
@@ -158,6 +212,7 @@ void gemm_f32_avx512(const GemmF32Args& p) {
           kTiles[rw - 1][pairs - 1](len, p.w + j * p.w_stride + l, p.w_stride, pack, y + j, p.y_stride, ra,
                                     acc + (j - j0) * kPairs * 16, l == 0, l + len == p.k, pf, pf_next, pf_step);
           pf = pf_next;
+          for (int64_t q = 0; q < apf_per_call && apf < apf_end; ++q, apf += 64) _mm_prefetch(apf, _MM_HINT_T1);
         }
       }
     }
