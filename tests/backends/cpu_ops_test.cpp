@@ -894,6 +894,81 @@ INSTANTIATE_TEST_SUITE_P(GqaAndThreads, CpuAttention,
                            return name;
                          });
 
+// Flash-decoding (sequences decoding at long context, fewer tiles than about two per thread:
+// every thread works on every tile, the kv heads' tiles batched between the barriers) must give
+// the bits of the one-thread tile path, for f16 and q8_0 pools, GQA and MHA, one sequence and
+// two (two batches when the tiles outnumber a batch), contexts across the split threshold.
+TEST(CpuAttention, FlashDecodingIsBitIdenticalToOneThread) {
+  struct Case {
+    int64_t H, Hkv, D;
+    DType dtype;
+    std::vector<int32_t> positions;  // one decoding token per sequence
+  };
+  const std::vector<Case> cases = {
+      {9, 3, 64, DType::F16, {700}},       {9, 3, 64, DType::Q8_0, {1300}},    {4, 4, 32, DType::F16, {255}},
+      {4, 4, 32, DType::F16, {256}},       {2, 1, 64, DType::F16, {600, 999}}, {2, 1, 64, DType::Q8_0, {520, 300}},
+      {6, 2, 32, DType::Q8_0, {1100, 40}},
+  };
+  const int64_t B = 16, n_blocks = 183;  // coprime with 37: the tables below are distinct blocks
+  for (const Case& cs : cases) {
+    const int64_t n = static_cast<int64_t>(cs.positions.size()), row_bytes = dtype_row_bytes(cs.dtype, cs.D);
+    SCOPED_TRACE("H=" + std::to_string(cs.H) + " Hkv=" + std::to_string(cs.Hkv) + " D=" + std::to_string(cs.D) +
+                 " q8_0=" + std::to_string(cs.dtype == DType::Q8_0) + " first pos=" + std::to_string(cs.positions[0]));
+    std::mt19937 rng(static_cast<uint32_t>(cs.H * 131 + cs.positions[0]));
+    const size_t pool_bytes = static_cast<size_t>(n_blocks * B * cs.Hkv * row_bytes);
+    HostBuffer kbuf(pool_bytes), vbuf(pool_bytes);
+    for (HostBuffer* buf : {&kbuf, &vbuf}) {
+      auto* bytes = static_cast<uint8_t*>(buf->host_ptr());
+      for (size_t off = 0; off < pool_bytes; off += static_cast<size_t>(row_bytes)) {
+        std::vector<float> x = random_floats(static_cast<size_t>(cs.D), rng, -2, 2);
+        if (cs.dtype == DType::F16) {
+          for (int64_t d = 0; d < cs.D; ++d) {
+            const uint16_t h = ek::f32_to_fp16(x[d]);
+            std::memcpy(bytes + off + 2 * d, &h, 2);
+          }
+        } else {
+          ek::quantize_row_q8_0_ref(x.data(), bytes + off, cs.D);
+        }
+      }
+    }
+    // Scattered block tables, disjoint between the sequences.
+    std::vector<std::vector<int32_t>> tables(n);
+    for (int64_t sq = 0; sq < n; ++sq)
+      for (int64_t b = 0; b <= cs.positions[sq] / B; ++b)
+        tables[sq].push_back(static_cast<int32_t>((b * 2 + sq) * 37 % n_blocks));
+    std::vector<int32_t> seq_of(n), pos = cs.positions;
+    std::vector<uint8_t> style(n, kStyleDecode);
+    KvLayout layout;
+    layout.block_size = static_cast<int>(B);
+    layout.n_tokens = static_cast<int>(n);
+    layout.seq_of_token = seq_of.data();
+    layout.positions = pos.data();
+    layout.token_style = style.data();
+    for (int64_t sq = 0; sq < n; ++sq) {
+      seq_of[sq] = static_cast<int32_t>(sq);
+      layout.seq_blocks.push_back(tables[sq].data());
+      layout.seq_n_blocks.push_back(static_cast<int32_t>(tables[sq].size()));
+    }
+    Builder b;
+    Value qi = b.input("q", DType::F32, {n, cs.H, cs.D});
+    b.output(b.attention(qi, b.kv_cache(0, 0, n_blocks, B, cs.Hkv, cs.D, cs.dtype),
+                         b.kv_cache(0, 1, n_blocks, B, cs.Hkv, cs.D, cs.dtype), 0.125f));
+    OpGraph g = finish(b);
+    std::vector<float> q = random_floats(static_cast<size_t>(n * cs.H * cs.D), rng, -3, 3);
+    RunArgs ra;
+    ra.inputs = {{"q", q.data()}};
+    ra.kv = {&kbuf, &vbuf};
+    ra.layout = &layout;
+    const std::vector<std::vector<uint8_t>> want = run(g, 1, ra);
+    ASSERT_EQ(want.size(), 1u);
+    for (int threads : {2, 3}) {
+      const std::vector<std::vector<uint8_t>> got = run(g, threads, ra);
+      ASSERT_EQ(got.size(), 1u);
+      EXPECT_EQ(got[0], want[0]) << threads << " threads";
+    }
+  }
+}
+
 TEST(CpuAttention, NeedsAKvLayoutAndBoundPools) {
   Builder b;
   Value q = b.input("q", DType::F32, {1, 2, 4});

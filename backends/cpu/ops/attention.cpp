@@ -62,12 +62,26 @@ size_t attention_thread_scratch_bytes(const TensorDesc& q, const TensorDesc& cac
   return (ts.q_floats + ts.tile_floats) * sizeof(float) + 64;
 }
 
-// Flash-decoding's shared arrays: every thread's running maxes, then AttnShared's.
+namespace {
+
+// Flash-decoding runs the items of up to split_batch() tiles through each phase between the
+// same barriers (a single decoding sequence: all its kv heads): three barriers per batch.
+int64_t split_batch(const TensorDesc& q, const TensorDesc& cache, int nth) {
+  const int64_t group = q.shape[1] / cache.shape[2];
+  const int64_t per_run = cache.shape[2] * ((group + tile_heads(group) - 1) / tile_heads(group));
+  return std::max<int64_t>(1, std::min<int64_t>(per_run, 2 * static_cast<int64_t>(nth) - 1));
+}
+
+}  // namespace
+
+// Flash-decoding's shared arrays: every thread's running maxes, then AttnShared's, per tile of
+// a batch.
 size_t attention_scratch_bytes(const TensorDesc& q, const TensorDesc& cache, int nth) {
   const int64_t group = q.shape[1] / cache.shape[2];
   const int nq = static_cast<int>(tile_tokens(group) * tile_heads(group));
-  return (static_cast<size_t>(nth) * kernels::kAttnMaxTile +
-          kernels::attention_shared_floats(nq, cache.shape[0] * cache.shape[1], q.shape[2])) *
+  const size_t batch = static_cast<size_t>(split_batch(q, cache, nth));
+  return batch * (static_cast<size_t>(nth) * kernels::kAttnMaxTile +
+                  kernels::attention_shared_floats(nq, cache.shape[0] * cache.shape[1], q.shape[2])) *
              sizeof(float) + 64;
 }
 
@@ -178,43 +192,77 @@ static void attention_run(const OpCtx& c, bool rope) {
 
   // Flash-decoding: fewer items than about two per thread and long contexts (a single
   // sequence decoding): every thread works on every item, splitting positions, then lane rows
-  // (kernels/cpu/attention/attention.h, AttnShared), with a barrier between the phases.
-  float* maxes = reinterpret_cast<float*>(c.scratch);  // [nth][kAttnMaxTile]
-  kernels::AttnShared sh;
-  sh.scores = maxes + static_cast<size_t>(c.nth) * kernels::kAttnMaxTile;
-  sh.csum = sh.scores + static_cast<size_t>(tq * th) * tile.score_stride;
-  sh.csum_stride = tile.score_stride / 8 + 1;
-  sh.lanes = sh.csum + static_cast<size_t>(tq * th) * sh.csum_stride;
-  for_each_item([&](int64_t, int32_t s, int64_t t0, int64_t t1, int64_t kvh, int64_t h0, int64_t h1, int accs) {
-    fill_tile(s, t0, t1, kvh, h0, h1, accs);
+  // (kernels/cpu/attention/attention.h, AttnShared), with a barrier between the phases. The
+  // items go through the phases in batches (each item with its own shared arrays), so the
+  // barriers are per batch, not per item; each item's tile is filled again in each phase (the
+  // same values: q's rounding and rope are deterministic).
+  const int64_t batch = split_batch(*c.in_desc[0], cache, c.nth);
+  const int64_t nq_max = tq * th;
+  float* maxes = reinterpret_cast<float*>(c.scratch);  // [batch][nth][kAttnMaxTile]
+  float* shared0 = maxes + static_cast<size_t>(batch * c.nth) * kernels::kAttnMaxTile;
+  const size_t shared_floats = kernels::attention_shared_floats(static_cast<int>(nq_max), tile.score_stride, D);
+  auto shared_of = [&](int64_t b) {
+    kernels::AttnShared sh;
+    sh.scores = shared0 + static_cast<size_t>(b) * shared_floats;
+    sh.csum = sh.scores + static_cast<size_t>(nq_max) * tile.score_stride;
+    sh.csum_stride = tile.score_stride / 8 + 1;
+    sh.lanes = sh.csum + static_cast<size_t>(nq_max) * sh.csum_stride;
+    return sh;
+  };
+  auto positions_of = [&](int64_t* j0, int64_t* j1) {  // this thread's positions of the filled tile
     int32_t pmax = 0;
     for (int i = 0; i < tile.nq; ++i) pmax = std::max(pmax, last[i]);
     const int64_t chunks = pmax / kernels::kAttnChunk + 1;
     int64_t cb, ce;
     split_range(chunks, c.ith, c.nth, &cb, &ce);
-    const int64_t j0 = cb * kernels::kAttnChunk, j1 = std::min<int64_t>(ce * kernels::kAttnChunk, pmax + 1);
-    float* mine = maxes + static_cast<size_t>(c.ith) * kernels::kAttnMaxTile;
-    for (int i = 0; i < tile.nq; ++i) mine[i] = -INFINITY;
-    if (j0 < j1) k.split_scores(tile, sh, j0, j1, mine);
+    *j0 = cb * kernels::kAttnChunk;
+    *j1 = std::min<int64_t>(ce * kernels::kAttnChunk, pmax + 1);
+  };
+  for (int64_t b0 = 0; b0 < n_items; b0 += batch) {
+    const int64_t b1 = std::min(b0 + batch, n_items);
+    auto each = [&](auto&& phase) {
+      for_each_item([&](int64_t item, int32_t s, int64_t t0, int64_t t1, int64_t kvh, int64_t h0, int64_t h1, int accs) {
+        if (item < b0 || item >= b1) return;
+        fill_tile(s, t0, t1, kvh, h0, h1, accs);
+        phase(item - b0, shared_of(item - b0));
+      });
+    };
+    each([&](int64_t b, const kernels::AttnShared& sh) {
+      int64_t j0, j1;
+      positions_of(&j0, &j1);
+      float* mine = maxes + static_cast<size_t>(b * c.nth + c.ith) * kernels::kAttnMaxTile;
+      for (int i = 0; i < tile.nq; ++i) mine[i] = -INFINITY;
+      if (j0 < j1) k.split_scores(tile, sh, j0, j1, mine);
+    });
     c.pool->barrier();
-    float mx[kernels::kAttnMaxTile];
-    for (int i = 0; i < tile.nq; ++i) {
-      mx[i] = -INFINITY;
-      for (int th_ = 0; th_ < c.nth; ++th_) {
-        const float m = maxes[static_cast<size_t>(th_) * kernels::kAttnMaxTile + i];
-        mx[i] = m > mx[i] ? m : mx[i];
+    each([&](int64_t b, const kernels::AttnShared& sh) {
+      int64_t j0, j1;
+      positions_of(&j0, &j1);
+      float mx[kernels::kAttnMaxTile];
+      for (int i = 0; i < tile.nq; ++i) {
+        mx[i] = -INFINITY;
+        for (int th_ = 0; th_ < c.nth; ++th_) {
+          const float m = maxes[static_cast<size_t>(b * c.nth + th_) * kernels::kAttnMaxTile + i];
+          mx[i] = m > mx[i] ? m : mx[i];
+        }
       }
-    }
-    if (j0 < j1) k.split_exp(tile, sh, j0, j1, mx);
+      if (j0 < j1) k.split_exp(tile, sh, j0, j1, mx);
+    });
     c.pool->barrier();
-    const int L = 8 * accs;
-    int64_t rb, re;
-    split_range(L, c.ith, c.nth, &rb, &re);
-    if (rb < re) k.split_pv(tile, sh, static_cast<int>(rb), static_cast<int>(re));
+    each([&](int64_t, const kernels::AttnShared& sh) {
+      int64_t rb, re;
+      split_range(8 * tile.accs, c.ith, c.nth, &rb, &re);
+      if (rb < re) k.split_pv(tile, sh, static_cast<int>(rb), static_cast<int>(re));
+    });
     c.pool->barrier();
-    for (int i = c.ith; i < tile.nq; i += c.nth)
-      k.pv_reduce(sh.lanes + static_cast<size_t>(i) * L * D, outs[i], D, accs);
-  });
+    each([&](int64_t, const kernels::AttnShared& sh) {
+      const int L = 8 * tile.accs;
+      for (int i = c.ith; i < tile.nq; i += c.nth)
+        k.pv_reduce(sh.lanes + static_cast<size_t>(i) * L * D, outs[i], D, tile.accs);
+    });
+    // The next batch reuses the shared arrays: every thread must be done reading them.
+    if (b1 < n_items) c.pool->barrier();
+  }
 }
 
 void op_attention(const OpCtx& c) { attention_run(c, false); }

@@ -344,20 +344,36 @@ void split_exp_avx2(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t
 }
 
 // The rows of lane rows [r0, r1) among positions [w0, w1) (w0 a multiple of L), in the order
-// pv_columns reads them; fn(row pointer) per row.
-template <typename F>
-void lane_rows(const KvRows& r, int L, int r0, int r1, int64_t w0, int64_t w1, F&& fn) {
-  if (w0 + r0 >= w1) return;
-  RowWalk w(r, w0 + r0);
-  for (int64_t g = w0; g + r0 < w1; g += L) {
-    const int64_t e = std::min<int64_t>(g + r1, w1);
-    for (int64_t j = g + r0; j < e; ++j) {
-      fn(w.p);
-      if (j + 1 < e) w.advance(1);
+// pv_columns reads them: group by group of L positions, r0..r1-1 within each.
+class LaneWalk {
+ public:
+  LaneWalk(const KvRows& rows, int L, int r0, int r1, int64_t w0, int64_t w1)
+      : L_(L), r0_(r0), r1_(r1), w1_(w1), g_(w0), j_(w0 + r0), e_(std::min<int64_t>(w0 + r1, w1)),
+        w_(rows, w0 + r0 < w1 ? w0 + r0 : 0) {}
+  bool done() const { return j_ >= e_; }
+  const uint8_t* row() const { return w_.p; }
+  void next() {
+    if (j_ + 1 < e_) {
+      ++j_;
+      w_.advance(1);
+      return;
     }
-    if (g + L + r0 < w1) w.advance(g + L + r0 - (e - 1));
+    const int64_t nj = g_ + L_ + r0_;
+    if (nj >= w1_) {
+      j_ = e_;
+      return;
+    }
+    w_.advance(nj - j_);
+    g_ += L_;
+    j_ = nj;
+    e_ = std::min<int64_t>(g_ + r1_, w1_);
   }
-}
+
+ private:
+  int L_, r0_, r1_;
+  int64_t w1_, g_, j_, e_;
+  RowWalk w_;
+};
 
 // Position-major: the thread walks the context once, a window at a time, widening only its lane
 // rows' V rows (prefetching the next window's), and runs each lane row's chain through the window.
@@ -379,20 +395,22 @@ void split_pv_avx2(const AttnTile& t, const AttnShared& sh, int r0, int r1) {
     std::memset(lanes + r0 * D, 0, sizeof(float) * static_cast<size_t>(r1 - r0) * D);
   }
   const int64_t n = pmax + 1;
-  // A window holds kPvWindow / L groups of (r1 - r0) rows.
-  auto prefetch = [&](int64_t w0) {
-    lane_rows(t.v, L, r0, r1, w0, std::min<int64_t>(w0 + kPvWindow, n), [&](const uint8_t* p) { prefetch_row(p, bytes); });
-  };
-  prefetch(0);
+  // A window holds kPvWindow / L groups of (r1 - r0) rows; the next window's rows are asked
+  // for one per row widened.
+  for (LaneWalk pf(t.v, L, r0, r1, 0, std::min<int64_t>(kPvWindow, n)); !pf.done(); pf.next())
+    prefetch_row(pf.row(), bytes);
   alignas(32) float pw[kPvWindow];
   for (int64_t w0 = 0; w0 < n; w0 += kPvWindow) {
     const int64_t w1 = std::min<int64_t>(w0 + kPvWindow, n);
     float* dst = vf;
-    lane_rows(t.v, L, r0, r1, w0, w1, [&](const uint8_t* p) {
-      widen_row(t, p, dst);
-      dst += D;
-    });
-    if (w1 < n) prefetch(w1);
+    LaneWalk pf(t.v, L, r0, r1, w1, std::min<int64_t>(w1 + kPvWindow, n));
+    for (LaneWalk cur(t.v, L, r0, r1, w0, w1); !cur.done(); cur.next(), dst += D) {
+      widen_row(t, cur.row(), dst);
+      if (!pf.done()) {
+        prefetch_row(pf.row(), bytes);
+        pf.next();
+      }
+    }
     for (int i = 0; i < t.nq; ++i) {
       if (t.last[i] < w0) continue;
       const int64_t je = std::min<int64_t>(w1, t.last[i] + 1);
