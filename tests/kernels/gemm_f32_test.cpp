@@ -131,12 +131,18 @@ TEST(GemmF32, BitIdenticalToPerRowAndTwin) {
       for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 13})
         for (int64_t m : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17}) check_gemm(c, twin, k, n, m);
     // The model's K, K in two chunks (the AVX2 kernel packs and runs K <= 4096 in one pass,
-    // longer rows unpacked in equal chunks: 4104 = 2056 + 2048; the AVX-512 one packs chunks of
-    // at most 1024: 1032 = 520 + 512, 1536 = 768 + 768, 4104 = 4 x 824 + 808), and weight
-    // block boundaries (48 rows) with ragged M.
+    // longer rows unpacked in equal chunks: 4104 = 2056 + 2048; the AVX-512 one runs K <= 768
+    // in one pass, longer rows in packed chunks of at most 512: 776 = 392 + 384, 1032 = 3 x 344,
+    // 1536 = 3 x 512, 4104 = 9 x 456), and weight block boundaries (AVX2: 48 rows; AVX-512:
+    // about 768 KiB in equal whole tiles, at most 240 rows: n = 500 of K = 576 in 168 + 168 + 164)
+    // with ragged M; n = 0.
     check_gemm(c, twin, 1536, 7, 6);
     check_gemm(c, twin, 1536, 13, 19);
     check_gemm(c, twin, 1032, 11, 9);
+    check_gemm(c, twin, 768, 13, 8);
+    check_gemm(c, twin, 776, 7, 12);
+    check_gemm(c, twin, 576, 500, 8);
+    check_gemm(c, twin, 64, 0, 9);
     check_gemm(c, twin, 1024, 6, 8);
     check_gemm(c, twin, 4104, 5, 6);
     check_gemm(c, twin, 4104, 7, 11);
