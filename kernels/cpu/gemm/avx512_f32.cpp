@@ -85,17 +85,21 @@ inline __m512 hsum8x8(const __m512* v) {
 // RW weight rows (w, stride ws) against P pairs of packed activation rows (a: per step of 8
 // elements, kPairs * 16 floats, pair p at p * 16); ra valid activation rows (2P - 1 or 2P).
 // acc_mem: the tile's P x RW accumulators (16 floats each) between K chunks. Prefetches
-// [pf, pf_end) into L2, pf_step lines per step of K.
+// [pf, pf_end) into L2, a line per step of K (one conditional prefetch per step measured ~4%
+// faster in the loop than a counted loop of them).
 template <int RW, int P>
 void tile(int64_t k, const float* w, int64_t ws, const float* a, float* y, int64_t ys, int ra, float* acc_mem, bool first,
-          bool last, const char* pf, const char* pf_end, int pf_step) {
+          bool last, const char* pf, const char* pf_end) {
   __m512 acc[P][RW];
 #pragma GCC unroll 8
   for (int p = 0; p < P; ++p)
 #pragma GCC unroll 8
     for (int j = 0; j < RW; ++j) acc[p][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(acc_mem + (p * RW + j) * 16);
   for (int64_t l = 0; l < k; l += 8) {
-    for (int q = 0; q < pf_step && pf < pf_end; ++q, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+    if (pf < pf_end) {
+      _mm_prefetch(pf, _MM_HINT_T1);
+      pf += 64;
+    }
     __m512 wv[RW];
 #pragma GCC unroll 8
     for (int j = 0; j < RW; ++j) wv[j] = broadcast8(w + j * ws + l);
@@ -157,7 +161,7 @@ void tile(int64_t k, const float* w, int64_t ws, const float* a, float* y, int64
 }
 
 using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int, float*, bool, bool, const char*,
-                        const char*, int);
+                        const char*);
 
 template <int RW, size_t... P>
 constexpr std::array<TileFn, kPairs> tiles_of(std::index_sequence<P...>) {
@@ -196,7 +200,6 @@ void gemm_f32_avx512(const GemmF32Args& p) {
     const char* pf_end = j2 > j1 ? reinterpret_cast<const char*>(p.w + (j2 - 1) * p.w_stride + p.k) : pf;
     const int64_t calls = groups * chunks * ((j1 - j0 + kTileRows - 1) / kTileRows);  // tile calls over the block
     const int64_t pf_per_call = ((pf_end - pf) / 64 + calls) / calls;
-    const int pf_step = static_cast<int>((pf_per_call + kc / 8 - 1) / (kc / 8));
     const int64_t tiles = (j1 - j0 + kTileRows - 1) / kTileRows;
     for (int64_t i = 0; i < p.m; i += 2 * kPairs) {
       const int ra = p.m - i < 2 * kPairs ? static_cast<int>(p.m - i) : 2 * kPairs;
@@ -219,8 +222,11 @@ void gemm_f32_avx512(const GemmF32Args& p) {
         for (int64_t j = j0; j < j1; j += kTileRows) {
           const int rw = j1 - j < kTileRows ? static_cast<int>(j1 - j) : kTileRows;
           const char* pf_next = pf + pf_per_call * 64 < pf_end ? pf + pf_per_call * 64 : pf_end;
+          // More lines than steps (fewer than 3 groups of activation rows): the rest at once.
+          const char* pf_tile = pf + len / 8 * 64 < pf_next ? pf + len / 8 * 64 : pf_next;
+          for (const char* q = pf_tile; q < pf_next; q += 64) _mm_prefetch(q, _MM_HINT_T1);
           kTiles[rw - 1][pairs - 1](len, p.w + j * p.w_stride + l, p.w_stride, pack, y + j, p.y_stride, ra,
-                                    acc + (j - j0) * kPairs * 16, l == 0, l + len == p.k, pf, pf_next, pf_step);
+                                    acc + (j - j0) * kPairs * 16, l == 0, l + len == p.k, pf, pf_tile);
           pf = pf_next;
           for (int64_t q = 0; q < apf_per_call && apf < apf_end; ++q, apf += 64) _mm_prefetch(apf, _MM_HINT_T1);
         }
