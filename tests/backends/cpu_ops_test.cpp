@@ -897,7 +897,8 @@ INSTANTIATE_TEST_SUITE_P(GqaAndThreads, CpuAttention,
 // Flash-decoding (sequences decoding at long context, fewer tiles than about two per thread:
 // every thread works on every tile, the kv heads' tiles batched between the barriers) must give
 // the bits of the one-thread tile path, for f16 and q8_0 pools, GQA and MHA, one sequence and
-// two (two batches when the tiles outnumber a batch), contexts across the split threshold.
+// two (two batches when the tiles outnumber a batch), contexts either side of the split threshold
+// (1024 positions).
 TEST(CpuAttention, FlashDecodingIsBitIdenticalToOneThread) {
   struct Case {
     int64_t H, Hkv, D;
@@ -905,8 +906,8 @@ TEST(CpuAttention, FlashDecodingIsBitIdenticalToOneThread) {
     std::vector<int32_t> positions;  // one decoding token per sequence
   };
   const std::vector<Case> cases = {
-      {9, 3, 64, DType::F16, {700}},       {9, 3, 64, DType::Q8_0, {1300}},    {4, 4, 32, DType::F16, {255}},
-      {4, 4, 32, DType::F16, {256}},       {2, 1, 64, DType::F16, {600, 999}}, {2, 1, 64, DType::Q8_0, {520, 300}},
+      {9, 3, 64, DType::F16, {1100}},       {9, 3, 64, DType::Q8_0, {1300}},     {4, 4, 32, DType::F16, {1023}},
+      {4, 4, 32, DType::F16, {1024}},       {2, 1, 64, DType::F16, {1200, 999}}, {2, 1, 64, DType::Q8_0, {1030, 300}},
       {6, 2, 32, DType::Q8_0, {1100, 40}},
   };
   const int64_t B = 16, n_blocks = 183;  // coprime with 37: the tables below are distinct blocks
