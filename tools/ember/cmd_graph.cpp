@@ -91,6 +91,14 @@ int cmd_graph(int argc, char** argv) {
 
   std::printf("# passes run: %s\n", ran.empty() ? "(none)" : ran.c_str());
   std::printf("# nodes: %zu built, %zu after the passes\n", built_nodes, g->nodes.size());
+  size_t n_weights = 0, n_prepared = 0;
+  for (const Node& n : g->nodes)
+    if (n.op == OpKind::Weight) {
+      ++n_weights;
+      n_prepared += n.attrs.layout != WeightLayout::Plain;
+    }
+  std::printf("# weights: %zu of %zu in a prepared layout (%.2f MiB packed once at load)\n", n_prepared, n_weights,
+              static_cast<double>(model->weight_store().packed_bytes()) / (1024.0 * 1024.0));
   uint64_t naive = 0;
   for (size_t i = 0; i < g->nodes.size(); ++i) {
     int of = -1;

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "kernels/cpu/gemm/gemm.h"
 #include "support/test_support.h"
 
 namespace ember {
@@ -36,6 +37,28 @@ TEST(GraphCli, DumpShowsCompiledGraphAndMemory) {
   EXPECT_EQ(r.out.find("= rms_norm"), std::string::npos) << "every norm is fused into a matmul";
   EXPECT_NE(r.out.find("# activation memory: peak"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("planned vs naive sum"), std::string::npos) << r.out;
+}
+
+// prepare-weights on the default model: every q4_1 weight (all 210 are matmul weights) is
+// stored as q4_1x2 where the CPU's q4_1 kernel reads it; switched off, none is.
+TEST(GraphCli, DefaultModelWeightsArePrepared) {
+  const std::string model = test::default_model_path();
+  ASSERT_FALSE(model.empty()) << "the default model is missing: run scripts/fetch-model.sh";
+  test::CliResult on = test::run_ember("graph '" + model + "' --dump");
+  ASSERT_EQ(on.code, 0) << on.err;
+  test::CliResult off = test::run_ember("graph '" + model + "' --dump --passes=-prepare-weights");
+  ASSERT_EQ(off.code, 0) << off.err;
+  EXPECT_NE(off.out.find("# weights: 0 of 272 in a prepared layout (0.00 MiB"), std::string::npos) << off.out;
+  EXPECT_EQ(off.out.find("layout="), std::string::npos);
+  if (!kernels::find_vec_dot_rows_packed_pairs(kernels::kTypeQ4_1)) {
+    EXPECT_NE(on.out.find("# weights: 0 of 272"), std::string::npos);
+    GTEST_SKIP() << "this CPU's q4_1 kernel reads plain weights: nothing to prepare";
+  }
+  EXPECT_NE(on.out.find("# weights: 210 of 272 in a prepared layout"), std::string::npos) << on.out;
+  size_t n = 0;
+  for (size_t at = on.out.find("layout=q4_1x2"); at != std::string::npos; at = on.out.find("layout=q4_1x2", at + 1)) ++n;
+  EXPECT_EQ(n, 210u);
+  EXPECT_EQ(on.out.find("token_embd.weight\" layout="), std::string::npos) << "the tied q8_0 table stays plain";
 }
 
 TEST(GraphCli, PassesOffAndDumpAfter) {
