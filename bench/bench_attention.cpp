@@ -34,6 +34,8 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quant/quant.h"
 
+#include "bench/bench_common.h"
+
 #if defined(__x86_64__)
 #include "bench/probes.h"
 #endif
@@ -272,39 +274,8 @@ void bm_attention_op(benchmark::State& st, DType type, int64_t ctx, int seqs, in
   st.counters["kv_bytes"] = C(read, C::kIsIterationInvariantRate, C::kIs1000);
 }
 
-// ---- machine probe (as in bench_matmul) ---------------------------------------------------------
-#if defined(__x86_64__)
-constexpr size_t kProbeBytes = size_t{256} << 20;
+// The read-bandwidth probe (bm_probe_read) is bench_common.h's, as in bench_matmul.
 
-void bm_probe_read(benchmark::State& st, int threads) {
-  static std::vector<float> buf(kProbeBytes / sizeof(float), 1.0f);
-  cpu::ThreadPool tp(threads);
-  std::vector<float> sums(static_cast<size_t>(threads) * 16);
-  for (auto _ : st) {
-    tp.run([&](int ith, int nth) {
-      int64_t b, e;
-      const int64_t chunks = static_cast<int64_t>(buf.size() / 32);
-      cpu::split_range(chunks, ith, nth, &b, &e);
-      sums[static_cast<size_t>(ith) * 16] = probe_read_avx2(buf.data() + b * 32, static_cast<size_t>(e - b) * 32);
-    });
-    benchmark::DoNotOptimize(sums.data());
-  }
-  using C = benchmark::Counter;
-  st.counters["bytes"] = C(static_cast<double>(kProbeBytes), C::kIsIterationInvariantRate, C::kIs1000);
-}
-#endif
-
-// printf into a std::string (benchmark names).
-[[gnu::format(printf, 1, 2)]] std::string sfmt(const char* f, ...) {
-  char buf[160];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
-
-using ll = long long;
 
 void register_all() {
   constexpr int kThreads[] = {1, 2};

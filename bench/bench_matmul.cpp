@@ -43,6 +43,8 @@
 #include "kernels/cpu/quant/quant.h"
 #include "kernels/cpu/quant/simd.h"
 
+#include "bench/bench_common.h"
+
 #if defined(__x86_64__)
 #include "bench/probes.h"
 #endif
@@ -273,27 +275,8 @@ void bm_eigen(benchmark::State& st, int64_t K, int64_t N, int64_t M) {
 }
 #endif
 
-// ---- machine probes ----------------------------------------------------------------------------
+// ---- machine probes (bm_probe_read: bench_common.h) ----------------------------------------------
 #if defined(__x86_64__)
-constexpr size_t kProbeBytes = size_t{256} << 20;
-
-void bm_probe_read(benchmark::State& st, int threads) {
-  static std::vector<float> buf(kProbeBytes / sizeof(float), 1.0f);
-  cpu::ThreadPool tp(threads);
-  std::vector<float> sums(static_cast<size_t>(threads) * 16);
-  for (auto _ : st) {
-    tp.run([&](int ith, int nth) {
-      int64_t b, e;
-      const int64_t chunks = static_cast<int64_t>(buf.size() / 32);
-      cpu::split_range(chunks, ith, nth, &b, &e);
-      sums[static_cast<size_t>(ith) * 16] = probe_read_avx2(buf.data() + b * 32, static_cast<size_t>(e - b) * 32);
-    });
-    benchmark::DoNotOptimize(sums.data());
-  }
-  using C = benchmark::Counter;
-  st.counters["bytes"] = C(static_cast<double>(kProbeBytes), C::kIsIterationInvariantRate, C::kIs1000);
-}
-
 // fma: probe_fma_avx2 (8 lanes) or probe_fma_avx512 (16).
 void bm_probe_fma(benchmark::State& st, int threads, float (*fma)(int64_t, float), int lanes) {
   constexpr int64_t kIters = int64_t{1} << 22;
@@ -311,17 +294,6 @@ void bm_probe_fma(benchmark::State& st, int threads, float (*fma)(int64_t, float
 }
 #endif
 
-// printf into a std::string (benchmark names).
-[[gnu::format(printf, 1, 2)]] std::string sfmt(const char* f, ...) {
-  char buf[160];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
-
-using ll = long long;
 
 void register_all() {
   constexpr int kThreads[] = {1, 2};
