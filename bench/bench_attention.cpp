@@ -47,21 +47,8 @@ namespace k = kernels;
 
 // SmolLM2-135M.
 constexpr int64_t kHeads = 9, kKvHeads = 3, kHeadDim = 64, kBlock = 16;
-constexpr size_t kColdBytes = size_t{128} << 20;
 constexpr size_t kColdSlack = size_t{64} << 20;
 constexpr size_t kAlign = 64;
-
-// xorshift64*: fast, fixed-seed fill for hundreds of MiB.
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1Dull;
-  }
-  float uniform() { return static_cast<float>(next() >> 40) / 16777216.0f * 2.0f - 1.0f; }
-};
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }

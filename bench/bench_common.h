@@ -28,6 +28,22 @@ namespace ember::bench {
 
 using ll = long long;
 
+// Data a benchmark reads is "cold": each iteration takes the next of several copies spread over
+// at least this many bytes, as when the working set is larger than the last-level cache.
+inline constexpr size_t kColdBytes = size_t{128} << 20;
+
+// xorshift64*: fast, fixed-seed fill for hundreds of MiB.
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return s * 0x2545F4914F6CDD1Dull;
+  }
+  float uniform() { return static_cast<float>(next() >> 40) / 16777216.0f * 2.0f - 1.0f; }
+};
+
 #if defined(__x86_64__)
 inline constexpr size_t kProbeBytes = size_t{256} << 20;
 

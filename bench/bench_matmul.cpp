@@ -71,19 +71,6 @@ constexpr Shape kShapes[] = {
 };
 constexpr int64_t kMs[] = {1, 16, 128, 512};
 constexpr uint32_t kTypes[] = {k::kTypeQ4_1, k::kTypeQ8_0, k::kTypeF16, k::kTypeF32};
-constexpr size_t kColdBytes = size_t{128} << 20;
-
-// xorshift64*: fast, fixed-seed fill for hundreds of MiB.
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1Dull;
-  }
-  float uniform() { return static_cast<float>(next() >> 40) / 16777216.0f * 2.0f - 1.0f; }
-};
 
 // A buffer of valid weight data of one type (finite scales, any quants), reused by every
 // shape as consecutive matrices so that iterations can walk through cold copies.
