@@ -287,6 +287,16 @@ TEST(QuantizeSimd, Q8IsByteIdenticalToScalar) {
 #endif
 }
 
+// Every SIMD variant this CPU runs (AVX2, and AVX-512 where present; NEON).
+[[maybe_unused]] std::vector<const AttentionKernels*> simd_attentions() {
+  std::vector<const AttentionKernels*> v;
+  if (const AttentionKernels* k = simd_attention()) v.push_back(k);
+#if defined(__x86_64__)
+  if (cpu_features().x86_avx512_vnni()) v.push_back(&attention_kernels_avx512());
+#endif
+  return v;
+}
+
 TEST(AttentionSimd, PrimitivesAreBitIdenticalToScalar) {
 #if defined(__x86_64__) || defined(__aarch64__)
   const AttentionKernels* simd = simd_attention();
@@ -324,21 +334,25 @@ TEST(AttentionSimd, PrimitivesAreBitIdenticalToScalar) {
 
 
 // A whole attention tile (several queries over paged K/V rows, f16 and q8_0 caches, both
-// summation styles) against the scalar per-query oracle, bit for bit: the AVX2 tile widens
-// K/V rows once per chunk and reorders loops, but every query's operations must stay the same.
+// summation styles, one kv head or two side by side) against the scalar per-query oracle, bit
+// for bit: the SIMD tiles read K/V rows once per chunk for every query and reorder loops, but
+// every query's operations must stay the same. Each SIMD variant the CPU runs is checked.
 TEST(AttentionSimd, TileIsBitIdenticalToScalar) {
 #if defined(__x86_64__) || defined(__aarch64__)
-  const AttentionKernels* simd = simd_attention();
-  if (!simd) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
+  const std::vector<const AttentionKernels*> variants = simd_attentions();
+  if (variants.empty()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
   const AttentionKernels& s = attention_kernels_scalar();
-  const AttentionKernels& v = *simd;
-  const int64_t block = 16, n_blocks = 20, hkv = 2;
+  const int64_t block = 16, n_blocks = 20, hkv = 3;
+  for (const AttentionKernels* vk : variants)
+  for (int heads : {1, 2})
   for (KvElem elem : {KvElem::kF16, KvElem::kQ8_0}) {
+    const AttentionKernels& v = *vk;
     for (int accs : {1, 4}) {
       for (int64_t D : {8, 24, 32, 64, 128}) {
         if (elem == KvElem::kQ8_0 && D % 32 != 0) continue;
         for (int nq : {1, 3, 15}) {
-          SCOPED_TRACE("elem=" + std::to_string(static_cast<int>(elem)) + " accs=" + std::to_string(accs) +
+          SCOPED_TRACE(std::string(v.isa) + " heads=" + std::to_string(heads) + " elem=" +
+                       std::to_string(static_cast<int>(elem)) + " accs=" + std::to_string(accs) +
                        " D=" + std::to_string(D) + " nq=" + std::to_string(nq));
           const size_t row_bytes = elem == KvElem::kF16 ? D * 2 : (D / 32) * sizeof(BlockQ8_0);
           std::vector<uint8_t> kpool(n_blocks * block * hkv * row_bytes), vpool(kpool.size());
@@ -367,7 +381,9 @@ TEST(AttentionSimd, TileIsBitIdenticalToScalar) {
           std::vector<float> out_s(nq * D), out_v(nq * D);
           std::vector<float*> ps(nq), pv(nq);
           for (int i = 0; i < nq; ++i) ps[i] = out_s.data() + i * D, pv[i] = out_v.data() + i * D;
-          std::vector<float> scratch(attention_tile_scratch_floats(nq, stride, D) + 64);
+          std::vector<float> scratch(attention_tile_scratch_floats(nq, stride, D, heads) + 64);
+          std::vector<int32_t> qhead(nq);
+          for (int i = 0; i < nq; ++i) qhead[i] = i % heads;
           AttnTile t;
           t.D = D;
           t.nq = nq;
@@ -384,10 +400,29 @@ TEST(AttentionSimd, TileIsBitIdenticalToScalar) {
             r->slot_stride = hkv * row_bytes;
             r->block_stride = block * r->slot_stride;
           }
-          t.k.base = kpool.data() + row_bytes;  // kv head 1
+          t.k.base = kpool.data() + row_bytes;  // kv head 1 (and 2)
           t.v.base = vpool.data() + row_bytes;
+          t.heads = heads;
+          t.head = heads > 1 ? qhead.data() : nullptr;
           t.out = ps.data();
           s.tile(t);
+          if (heads > 1) {  // the oracle itself: each query alone, on its own kv head's rows
+            for (int i = 0; i < nq; ++i) {
+              AttnTile one = t;
+              one.nq = 1;
+              one.q = q.data() + i * D;
+              one.last = last.data() + i;
+              one.heads = 1;
+              one.head = nullptr;
+              one.k.base = kpool.data() + (1 + qhead[i]) * row_bytes;
+              one.v.base = vpool.data() + (1 + qhead[i]) * row_bytes;
+              std::vector<float> o(D);
+              float* op = o.data();
+              one.out = &op;
+              s.tile(one);
+              ASSERT_EQ(std::memcmp(o.data(), ps[i], D * 4), 0) << "scalar, query " << i << " alone";
+            }
+          }
           t.out = pv.data();
           v.tile(t);
           for (int i = 0; i < nq; ++i)

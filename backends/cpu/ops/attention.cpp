@@ -33,8 +33,11 @@ namespace ember::cpu {
 // The arithmetic lives in the kernels (kernels/cpu/attention): this op groups queries into
 // tiles that read the same K/V rows — the query heads of one kv head for up to kTileTokens
 // consecutive tokens of one sequence with the same style — so each K/V row is loaded and
-// widened to f32 once per tile instead of once per query. A tile computes every query
-// exactly as alone, so the grouping changes no bit.
+// widened to f32 once per tile instead of once per query. A single token of a sequence (a
+// decoding one) takes all its query heads in one tile over every kv head side by side
+// (AttnTile::heads), so the tile reads whole slots, one contiguous stream per block, rather
+// than a slice of every slot per kv head. A tile computes every query exactly as alone, so the
+// grouping changes no bit.
 namespace {
 
 inline float round_f16(float x) { return kernels::fp16_to_f32(kernels::f32_to_fp16(x)); }
@@ -43,16 +46,28 @@ inline float round_f16(float x) { return kernels::fp16_to_f32(kernels::f32_to_fp
 int64_t tile_tokens(int64_t group) { return group >= 16 ? 1 : 16 / group; }
 int64_t tile_heads(int64_t group) { return group < kernels::kAttnMaxTile ? group : kernels::kAttnMaxTile; }
 
+// Whether a lone token's tile may take every kv head (all its query heads fit one tile).
+bool all_heads_tiles(const TensorDesc& q, const TensorDesc& cache) {
+  return cache.shape[2] > 1 && q.shape[1] <= kernels::kAttnMaxTile;
+}
+
+// The most queries in a tile.
+int tile_queries(const TensorDesc& q, const TensorDesc& cache) {
+  const int64_t group = q.shape[1] / cache.shape[2];
+  const int64_t nq = tile_tokens(group) * tile_heads(group);
+  return static_cast<int>(all_heads_tiles(q, cache) ? std::max<int64_t>(nq, q.shape[1]) : nq);
+}
+
 struct TileScratch {
   size_t q_floats, tile_floats;
 };
 
 TileScratch tile_scratch(const TensorDesc& q, const TensorDesc& cache) {
   const int64_t max_ctx = cache.shape[0] * cache.shape[1];
-  const int64_t group = q.shape[1] / cache.shape[2];
-  const int nq = static_cast<int>(tile_tokens(group) * tile_heads(group));
+  const int nq = tile_queries(q, cache);
+  const int heads = all_heads_tiles(q, cache) ? static_cast<int>(cache.shape[2]) : 1;
   return {static_cast<size_t>(nq) * static_cast<size_t>(q.shape[2]),
-          kernels::attention_tile_scratch_floats(nq, max_ctx, q.shape[2])};
+          kernels::attention_tile_scratch_floats(nq, max_ctx, q.shape[2], heads)};
 }
 
 }  // namespace
@@ -77,8 +92,7 @@ int64_t split_batch(const TensorDesc& q, const TensorDesc& cache, int nth) {
 // Flash-decoding's shared arrays: every thread's running maxes, then AttnShared's, per tile of
 // a batch.
 size_t attention_scratch_bytes(const TensorDesc& q, const TensorDesc& cache, int nth) {
-  const int64_t group = q.shape[1] / cache.shape[2];
-  const int nq = static_cast<int>(tile_tokens(group) * tile_heads(group));
+  const int nq = tile_queries(q, cache);
   const size_t batch = static_cast<size_t>(split_batch(q, cache, nth));
   return batch * (static_cast<size_t>(nth) * kernels::kAttnMaxTile +
                   kernels::attention_shared_floats(nq, cache.shape[0] * cache.shape[1], q.shape[2])) *
@@ -120,15 +134,23 @@ static void attention_run(const OpCtx& c, bool rope) {
   tile.elem = cache.dtype == DType::Q8_0 ? kernels::KvElem::kQ8_0 : kernels::KvElem::kF16;
   tile.scratch = tile_scratch_f;
   tile.score_stride = cache.shape[0] * B;
-  int32_t last[kernels::kAttnMaxTile];
+  int32_t last[kernels::kAttnMaxTile], qhead[kernels::kAttnMaxTile];
   float* outs[kernels::kAttnMaxTile];
   tile.last = last;
   tile.out = outs;
+  tile.head = qhead;
   for (kernels::KvRows* r : {&tile.k, &tile.v}) {
     r->block = B;
     r->slot_stride = static_cast<size_t>(Hkv) * row_bytes;
     r->block_stride = static_cast<size_t>(B) * r->slot_stride;
   }
+
+  int32_t max_pos = 0;
+  for (int64_t t = 0; t < n; ++t) max_pos = std::max(max_pos, kv.positions[t]);
+  // Lone tokens take every kv head in one tile where that leaves enough tiles for the threads
+  // (or the tiles split across them anyway: flash-decoding at long context). kvh = -1 marks
+  // such an item.
+  bool all_heads = all_heads_tiles(q, cache);
 
   // The work items: (token run chunk, kv head, head chunk), in one fixed enumeration that
   // every thread walks. fn(item, seq, t0, t1, kvh, h0, h1, accs).
@@ -145,6 +167,11 @@ static void attention_run(const OpCtx& c, bool rope) {
       const int accs = accs_of(t0);
       int64_t t1 = t0 + 1;
       while (t1 < n && t1 - t0 < tq && kv.seq_of_token[t1] == s && accs_of(t1) == accs) ++t1;
+      if (all_heads && t1 == t0 + 1) {
+        fn(item++, s, t0, t1, int64_t{-1}, int64_t{0}, H, accs);
+        t0 = t1;
+        continue;
+      }
       for (int64_t kvh = 0; kvh < Hkv; ++kvh)
         for (int64_t h0 = kvh * group; h0 < (kvh + 1) * group; h0 += th, ++item)
           fn(item, s, t0, t1, kvh, h0, std::min(h0 + th, (kvh + 1) * group), accs);
@@ -167,19 +194,23 @@ static void attention_run(const OpCtx& c, bool rope) {
         }
         last[nq] = kv.positions[t];
         outs[nq] = out + (t * H + h) * D;
+        qhead[nq] = kvh < 0 ? static_cast<int32_t>(h / group) : 0;
       }
     }
     tile.nq = nq;
     tile.accs = accs;
-    const size_t head_off = static_cast<size_t>(kvh) * row_bytes;
+    tile.heads = kvh < 0 ? static_cast<int>(Hkv) : 1;
+    const size_t head_off = kvh < 0 ? 0 : static_cast<size_t>(kvh) * row_bytes;
     tile.k.base = static_cast<const uint8_t*>(c.in[1]) + head_off;
     tile.v.base = static_cast<const uint8_t*>(c.in[2]) + head_off;
     tile.k.blocks = tile.v.blocks = kv.seq_blocks[s];
   };
 
-  int32_t max_pos = 0;
-  for (int64_t t = 0; t < n; ++t) max_pos = std::max(max_pos, kv.positions[t]);
-  const int64_t n_items = for_each_item([](auto...) {});
+  int64_t n_items = for_each_item([](auto...) {});
+  if (all_heads && c.nth > 1 && n_items < 2 * c.nth && max_pos < kSplitMinPositions) {
+    all_heads = false;  // too few tiles to share out, too short to split: per kv head
+    n_items = for_each_item([](auto...) {});
+  }
 
   if (c.nth == 1 || n_items >= 2 * c.nth || max_pos < kSplitMinPositions) {
     // Items dealt round-robin: a causal token's cost grows with its position, so contiguous
@@ -199,7 +230,7 @@ static void attention_run(const OpCtx& c, bool rope) {
   // barriers are per batch, not per item; each item's tile is filled again in each phase (the
   // same values: q's rounding and rope are deterministic).
   const int64_t batch = split_batch(*c.in_desc[0], cache, c.nth);
-  const int64_t nq_max = tq * th;
+  const int64_t nq_max = tile_queries(q, cache);
   float* maxes = reinterpret_cast<float*>(c.scratch);  // [batch][nth][kAttnMaxTile]
   float* shared0 = maxes + static_cast<size_t>(batch * c.nth) * kernels::kAttnMaxTile;
   const size_t shared_floats = kernels::attention_shared_floats(static_cast<int>(nq_max), tile.score_stride, D);

@@ -28,7 +28,10 @@ struct KvRows {
 enum class KvElem : uint8_t { kF16, kQ8_0 };  // q8_0 rows are read as f16(d * q), as f16 rows
 
 // A tile of queries that read the same K/V rows: the query heads of one kv head (GQA) for a
-// run of tokens of one sequence. Query i attends causally to positions 0..last[i], and is
+// run of tokens of one sequence, or (heads > 1) the query heads of `heads` kv heads that lie
+// side by side in each slot, so that a tile reads whole slots (at decode, one contiguous
+// stream per block instead of a slice of every slot per kv head). Query i uses kv head
+// head[i] (0 .. heads - 1 from the one k/v point at). Query i attends causally to positions 0..last[i], and is
 // computed exactly as the per-query loops above would compute it alone (same operations,
 // same order), with `accs` accumulators for every query of the tile:
 //   s_j = qk_dot(q_i, k_j) * scale; m = max s; e_j = exp8(s_j - m), summed per 8 positions
@@ -43,17 +46,38 @@ struct AttnTile {
   float scale = 1.0f;
   KvRows k, v;
   KvElem elem = KvElem::kF16;
+  int heads = 1;                  // kv heads in each row read: heads * D elements, contiguous
+  const int32_t* head = nullptr;  // [nq] query i's kv head, < heads; nullptr: all 0
   float* const* out = nullptr;  // out[i]: D floats
   float* scratch = nullptr;     // attention_tile_scratch_floats(nq, score_stride, D) floats
   int64_t score_stride = 0;     // > every last[i]
 };
 
+inline int query_head(const AttnTile& t, int i) { return t.head ? t.head[i] : 0; }
+
+// Bytes of one kv head's row (D elements; a q8_0 block is an f16 scale and 32 quants) and the
+// rows of query i's kv head alone.
+inline size_t kv_head_bytes(const AttnTile& t) {
+  return t.elem == KvElem::kF16 ? static_cast<size_t>(t.D) * 2 : static_cast<size_t>(t.D / 32) * 34;
+}
+inline KvRows query_rows(const KvRows& r, const AttnTile& t, int i) {
+  KvRows h = r;
+  h.base += static_cast<size_t>(query_head(t, i)) * kv_head_bytes(t);
+  return h;
+}
+
 inline constexpr int kAttnMaxTile = 32;
 inline constexpr int64_t kAttnChunk = 64;  // positions converted to f32 at a time
 
-inline size_t attention_tile_scratch_floats(int nq, int64_t score_stride, int64_t D) {
+// Floats of the widened K/V rows a SIMD tile keeps: 2 * kAttnChunk positions of its kv heads
+// (and a q8_0 row's room).
+inline size_t attention_widen_floats(int64_t D, int heads) {
+  return static_cast<size_t>(2 * kAttnChunk + 1) * static_cast<size_t>(heads) * static_cast<size_t>(D);
+}
+
+inline size_t attention_tile_scratch_floats(int nq, int64_t score_stride, int64_t D, int heads = 1) {
   return static_cast<size_t>(nq) * static_cast<size_t>(score_stride) +          // scores
-         static_cast<size_t>(2 * kAttnChunk + 1) * static_cast<size_t>(D) +     // K, V chunk; a q8_0 row
+         attention_widen_floats(D, heads) +                                      // K, V chunk; a q8_0 row
          static_cast<size_t>(nq) * kAttnLanes * static_cast<size_t>(D);         // lanes
 }
 
@@ -91,7 +115,7 @@ struct AttentionKernels {
   // A whole tile (see AttnTile); bit-identical to the scalar per-query loops.
   void (*tile)(const AttnTile& t);
   // Flash-decoding phases (see AttnShared); t.scratch is this thread's own work space
-  // (attention_tile_scratch_floats(0, 0, D) floats suffice).
+  // (attention_tile_scratch_floats(0, 0, D, heads) floats suffice).
   void (*split_scores)(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, float* mx);
   void (*split_exp)(const AttnTile& t, const AttnShared& sh, int64_t j0, int64_t j1, const float* mx);
   void (*split_pv)(const AttnTile& t, const AttnShared& sh, int r0, int r1);
@@ -100,6 +124,8 @@ struct AttentionKernels {
 const AttentionKernels& attention_kernels_scalar();
 #if defined(__x86_64__)
 const AttentionKernels& attention_kernels_avx2();
+// The same on 16-lane registers where the CPU has AVX-512 F/BW/VL/VNNI (bit-identical).
+const AttentionKernels& attention_kernels_avx512();
 #endif
 #if defined(__aarch64__)
 // NEON primitives (four lanes at a time, same operations and order as the scalar ones); its

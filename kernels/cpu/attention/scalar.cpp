@@ -64,9 +64,10 @@ void attention_tile_per_query(const AttnTile& t, const AttentionKernels& k) {
     const float* q = t.q + i * D;
     float* scores = t.scratch + static_cast<size_t>(i) * t.score_stride;
     const int32_t p = t.last[i];
+    const KvRows kr = query_rows(t.k, t, i), vr = query_rows(t.v, t, i);
     float mx = -INFINITY;
     for (int32_t j = 0; j <= p; ++j) {
-      scores[j] = k.qk_dot(q, row(t.k, j), D, t.accs) * t.scale;
+      scores[j] = k.qk_dot(q, row(kr, j), D, t.accs) * t.scale;
       mx = scores[j] > mx ? scores[j] : mx;
     }
     double sum = 0;
@@ -80,7 +81,7 @@ void attention_tile_per_query(const AttnTile& t, const AttentionKernels& k) {
     const float inv = static_cast<float>(1.0 / sum);
     for (int32_t j = 0; j <= p; ++j) scores[j] = fp16_to_f32(f32_to_fp16(scores[j] * inv));
     std::memset(lanes, 0, sizeof(float) * 8 * t.accs * D);
-    for (int32_t j = 0; j <= p; ++j) k.pv_accumulate(lanes, j, scores[j], row(t.v, j), D, t.accs);
+    for (int32_t j = 0; j <= p; ++j) k.pv_accumulate(lanes, j, scores[j], row(vr, j), D, t.accs);
     k.pv_reduce(lanes, t.out[i], D, t.accs);
   }
 }
@@ -102,8 +103,9 @@ void split_scores_scalar(const AttnTile& t, const AttnShared& sh, int64_t j0, in
   for (int i = 0; i < t.nq; ++i) {
     float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
     const int64_t je = std::min<int64_t>(j1, t.last[i] + 1);
+    const KvRows kr = query_rows(t.k, t, i);
     for (int64_t j = j0; j < je; ++j) {
-      s[j] = qk_dot_scalar(t.q + i * t.D, row_f16(t, t.k, j, t.scratch), t.D, t.accs) * t.scale;
+      s[j] = qk_dot_scalar(t.q + i * t.D, row_f16(t, kr, j, t.scratch), t.D, t.accs) * t.scale;
       mx[i] = s[j] > mx[i] ? s[j] : mx[i];
     }
   }
@@ -133,10 +135,11 @@ void split_pv_scalar(const AttnTile& t, const AttnShared& sh, int r0, int r1) {
     const float inv = static_cast<float>(1.0 / sum);
     const float* s = sh.scores + static_cast<size_t>(i) * t.score_stride;
     float* lanes = sh.lanes + static_cast<size_t>(i) * L * D;
+    const KvRows vr = query_rows(t.v, t, i);
     for (int r = r0; r < r1; ++r) {
       std::memset(lanes + r * D, 0, sizeof(float) * D);
       for (int64_t j = r; j <= p; j += L)
-        pv_accumulate_scalar(lanes, j, fp16_to_f32(f32_to_fp16(s[j] * inv)), row_f16(t, t.v, j, t.scratch), D, t.accs);
+        pv_accumulate_scalar(lanes, j, fp16_to_f32(f32_to_fp16(s[j] * inv)), row_f16(t, vr, j, t.scratch), D, t.accs);
     }
   }
 }
@@ -153,6 +156,11 @@ const AttentionKernels& attention_kernels() {
   static const AttentionKernels& chosen = [] {
     const bool verbose = dispatch_verbose();
 #if defined(__x86_64__)
+    if (cpu_features().x86_avx512_vnni()) {
+      if (verbose) std::fprintf(stderr, "ember: attention: avx512\n");
+      return std::ref(attention_kernels_avx512());
+    }
+    if (verbose) std::fprintf(stderr, "ember: attention: avx512 declined (the CPU lacks avx512 f/bw/vl/vnni)\n");
     if (cpu_features().x86_avx2_fma_f16c()) {
       if (verbose) std::fprintf(stderr, "ember: attention: avx2\n");
       return std::ref(attention_kernels_avx2());
