@@ -345,13 +345,14 @@ TEST(AttentionSimd, TileIsBitIdenticalToScalar) {
   const int64_t block = 16, n_blocks = 20, hkv = 3;
   for (const AttentionKernels* vk : variants)
   for (int heads : {1, 2})
+  for (bool groups : {false, true})  // queries sharing a kv head and a last position run together
   for (KvElem elem : {KvElem::kF16, KvElem::kQ8_0}) {
     const AttentionKernels& v = *vk;
     for (int accs : {1, 4}) {
       for (int64_t D : {8, 24, 32, 64, 128}) {
         if (elem == KvElem::kQ8_0 && D % 32 != 0) continue;
         for (int nq : {1, 3, 15}) {
-          SCOPED_TRACE(std::string(v.isa) + " heads=" + std::to_string(heads) + " elem=" +
+          SCOPED_TRACE(std::string(v.isa) + " heads=" + std::to_string(heads) + " groups=" + std::to_string(groups) + " elem=" +
                        std::to_string(static_cast<int>(elem)) + " accs=" + std::to_string(accs) +
                        " D=" + std::to_string(D) + " nq=" + std::to_string(nq));
           const size_t row_bytes = elem == KvElem::kF16 ? D * 2 : (D / 32) * sizeof(BlockQ8_0);
@@ -376,14 +377,17 @@ TEST(AttentionSimd, TileIsBitIdenticalToScalar) {
           std::vector<float> q = random_floats(static_cast<size_t>(nq * D), 11, 2.0f);
           for (float& x : q) x = fp16_to_f32(f32_to_fp16(x));
           std::vector<int32_t> last(nq);
-          for (int i = 0; i < nq; ++i) last[i] = (i * 37 + 13) % (n_blocks * block - 1) + (i == 0 ? 0 : 1);
+          for (int i = 0; i < nq; ++i) {
+            const int u = groups ? i / 3 : i;  // groups: runs of 3 (then 2, by kv head) share it
+            last[i] = (u * 37 + 13) % (n_blocks * block - 1) + (u == 0 ? 0 : 1);
+          }
           const int64_t stride = n_blocks * block;
           std::vector<float> out_s(nq * D), out_v(nq * D);
           std::vector<float*> ps(nq), pv(nq);
           for (int i = 0; i < nq; ++i) ps[i] = out_s.data() + i * D, pv[i] = out_v.data() + i * D;
           std::vector<float> scratch(attention_tile_scratch_floats(nq, stride, D, heads) + 64);
           std::vector<int32_t> qhead(nq);
-          for (int i = 0; i < nq; ++i) qhead[i] = i % heads;
+          for (int i = 0; i < nq; ++i) qhead[i] = groups ? (i / 2) % heads : i % heads;
           AttnTile t;
           t.D = D;
           t.nq = nq;
