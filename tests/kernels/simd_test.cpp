@@ -510,27 +510,47 @@ TEST(VecMath, Exp8IsAccurateAndSimdIsBitIdentical) {
   while (xs.size() % 8) xs.push_back(0.5f);
   const VecMathKernels& s = vecmath_kernels_scalar();
   std::vector<float> g = random_floats(203, 5, 12.0f), u = random_floats(203, 6);  // 203: a 3-element tail
+  std::vector<const VecMathKernels*> variants;
 #if defined(__x86_64__)
   if (!have_avx2()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C";
-  const VecMathKernels& v = vecmath_kernels_avx2();
+  variants.push_back(&vecmath_kernels_avx2());
+  if (cpu_features().x86_avx512_vnni()) variants.push_back(&vecmath_kernels_avx512());
 #else
   ASSERT_TRUE(cpu_features().neon);
-  const VecMathKernels& v = vecmath_kernels_neon();
+  variants.push_back(&vecmath_kernels_neon());
 #endif
-  for (size_t i = 0; i < xs.size(); i += 8) {
-    float a[8], b[8];
-    std::copy_n(xs.data() + i, 8, a);
-    std::copy_n(xs.data() + i, 8, b);
-    const float sa = s.exp8_sum(a, 0.25f), sb = v.exp8_sum(b, 0.25f);
-    ASSERT_EQ(std::memcmp(a, b, sizeof a), 0) << "exp8 of the block at " << xs[i];
-    ASSERT_TRUE(std::memcmp(&sa, &sb, 4) == 0 || (std::isnan(sa) && std::isnan(sb))) << sa << " vs " << sb;
+  auto same = [](float x, float y) { return std::memcmp(&x, &y, 4) == 0 || (std::isnan(x) && std::isnan(y)); };
+  for (const VecMathKernels* vp : variants) {
+    const VecMathKernels& v = *vp;
+    SCOPED_TRACE(v.isa);
+    for (size_t i = 0; i < xs.size(); i += 8) {
+      float a[8], b[8];
+      std::copy_n(xs.data() + i, 8, a);
+      std::copy_n(xs.data() + i, 8, b);
+      const float sa = s.exp8_sum(a, 0.25f), sb = v.exp8_sum(b, 0.25f);
+      ASSERT_EQ(std::memcmp(a, b, sizeof a), 0) << "exp8 of the block at " << xs[i];
+      ASSERT_TRUE(same(sa, sb)) << sa << " vs " << sb;
+    }
+    // The many-group form: every group as exp8_sum alone, an odd count so a last group is alone.
+    for (int64_t groups : {int64_t{1}, static_cast<int64_t>(xs.size() / 8), static_cast<int64_t>(xs.size() / 8 - 1)}) {
+      std::vector<float> a(xs.begin(), xs.begin() + 8 * groups), b = a, sums(static_cast<size_t>(groups));
+      for (int64_t k = 0; k < groups; ++k) {
+        const float sk = s.exp8_sum(a.data() + 8 * k, 0.25f);
+        sums[static_cast<size_t>(k)] = sk;
+      }
+      std::vector<float> sv(static_cast<size_t>(groups));
+      v.exp8_sums(b.data(), groups, 0.25f, sv.data());
+      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << groups << " groups";
+      for (int64_t k = 0; k < groups; ++k)
+        ASSERT_TRUE(same(sums[static_cast<size_t>(k)], sv[static_cast<size_t>(k)])) << "group " << k << " of " << groups;
+    }
+    std::vector<float> ys(g.size()), yv(g.size());
+    s.silu_mul(static_cast<int64_t>(g.size()), ys.data(), g.data(), u.data());
+    v.silu_mul(static_cast<int64_t>(g.size()), yv.data(), g.data(), u.data());
+    EXPECT_EQ(std::memcmp(ys.data(), yv.data(), ys.size() * 4), 0);
+    for (size_t i = 0; i < g.size(); ++i)
+      EXPECT_NEAR(ys[i], g[i] / (1.0f + std::exp(-g[i])) * u[i], 1e-5f * (1.0f + std::fabs(ys[i]))) << i;
   }
-  std::vector<float> ys(g.size()), yv(g.size());
-  s.silu_mul(static_cast<int64_t>(g.size()), ys.data(), g.data(), u.data());
-  v.silu_mul(static_cast<int64_t>(g.size()), yv.data(), g.data(), u.data());
-  EXPECT_EQ(std::memcmp(ys.data(), yv.data(), ys.size() * 4), 0);
-  for (size_t i = 0; i < g.size(); ++i)
-    EXPECT_NEAR(ys[i], g[i] / (1.0f + std::exp(-g[i])) * u[i], 1e-5f * (1.0f + std::fabs(ys[i]))) << i;
 #else
   GTEST_SKIP() << "accuracy checked; no SIMD variant on this architecture";
 #endif

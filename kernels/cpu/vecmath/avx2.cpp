@@ -59,7 +59,7 @@ float exp8_sum_avx2(float* v, float max) {
 }  // namespace
 
 const VecMathKernels& vecmath_kernels_avx2() {
-  static const VecMathKernels k{"avx2", silu_mul_avx2, exp8_sum_avx2};
+  static const VecMathKernels k{"avx2", silu_mul_avx2, exp8_sum_avx2, exp8_sums_each<exp8_sum_avx2>};
   return k;
 }
 

@@ -60,7 +60,7 @@ float exp8_sum_neon(float* v, float max) {
 }  // namespace
 
 const VecMathKernels& vecmath_kernels_neon() {
-  static const VecMathKernels k{"neon", silu_mul_neon, exp8_sum_neon};
+  static const VecMathKernels k{"neon", silu_mul_neon, exp8_sum_neon, exp8_sums_each<exp8_sum_neon>};
   return k;
 }
 

@@ -59,7 +59,7 @@ float exp8_lane(float x) {
 }
 
 const VecMathKernels& vecmath_kernels_scalar() {
-  static const VecMathKernels k{"scalar", silu_mul_scalar, exp8_sum_scalar};
+  static const VecMathKernels k{"scalar", silu_mul_scalar, exp8_sum_scalar, exp8_sums_each<exp8_sum_scalar>};
   return k;
 }
 
@@ -67,6 +67,11 @@ const VecMathKernels& vecmath_kernels() {
   static const VecMathKernels& chosen = [] {
     const bool verbose = dispatch_verbose();
 #if defined(__x86_64__)
+    if (cpu_features().x86_avx512_vnni()) {
+      if (verbose) std::fprintf(stderr, "ember: vecmath (exp, silu): avx512\n");
+      return std::ref(vecmath_kernels_avx512());
+    }
+    if (verbose) std::fprintf(stderr, "ember: vecmath (exp, silu): avx512 declined (the CPU lacks avx512 f/bw/vl/vnni)\n");
     if (cpu_features().x86_avx2_fma_f16c()) {
       if (verbose) std::fprintf(stderr, "ember: vecmath (exp, silu): avx2\n");
       return std::ref(vecmath_kernels_avx2());

@@ -24,11 +24,22 @@ struct VecMathKernels {
   void (*silu_mul)(int64_t n, float* y, const float* g, const float* u);
   // v[i] = exp8(v[i] - max) for i < 8; returns ((v0+v4) + (v2+v6)) + ((v1+v5) + (v3+v7)).
   float (*exp8_sum)(float* v, float max);
+  // exp8_sum over `groups` consecutive groups of 8: sums[g] = exp8_sum(v + 8 * g, max).
+  void (*exp8_sums)(float* v, int64_t groups, float max, float* sums);
 };
+
+// exp8_sums one group at a time through an exp8_sum (the variants without a wider loop).
+template <float (*F)(float*, float)>
+void exp8_sums_each(float* v, int64_t groups, float max, float* sums) {
+  for (int64_t g = 0; g < groups; ++g) sums[g] = F(v + 8 * g, max);
+}
 
 const VecMathKernels& vecmath_kernels_scalar();
 #if defined(__x86_64__)
 const VecMathKernels& vecmath_kernels_avx2();
+// 16 lanes where the CPU has AVX-512 F/BW/VL/VNNI: the same operations lane by lane, so
+// bit-identical to the AVX2 variant (two groups of 8 per register in exp8_sums).
+const VecMathKernels& vecmath_kernels_avx512();
 #endif
 #if defined(__aarch64__)
 // Two 4-lane halves per block of 8; bit-identical to the scalar emulation as well.
