@@ -6,6 +6,8 @@ const char* layout_name(WeightLayout l) {
   switch (l) {
     case WeightLayout::Plain: return "plain";
     case WeightLayout::Q4_1x2: return "q4_1x2";
+    case WeightLayout::Q4_1x16: return "q4_1x16";
+    case WeightLayout::Q8_0x16: return "q8_0x16";
   }
   return "?";
 }

@@ -75,6 +75,8 @@ enum class RopeMode : uint8_t { Normal = 0, NeoX = 1 };
 enum class WeightLayout : uint8_t {
   Plain = 0,
   Q4_1x2 = 1,  // q4_1 rows in pairs, block by block (kernels/cpu/gemm/pack.h)
+  Q4_1x16 = 2,  // q4_1 rows in groups of 16, block-interleaved for per-lane integer dots (same)
+  Q8_0x16 = 3,  // q8_0 rows likewise (same)
 };
 const char* layout_name(WeightLayout l);
 

@@ -4,7 +4,9 @@
 //   matmul/<type>/K../N../M../t<threads>  the CPU backend's op_matmul (activation conversion,
 //                                         rows split across the backend's thread pool)
 //   matmul/q4_1x2/...                     the same on q4_1 weights packed as prepare-weights
-//                                         stores them (kernels/cpu/gemm/pack.h)
+//                                         stores them under EMBER_LLAMA_EXACT=1 (gemm/pack.h)
+//   matmul/q4_1x16/..., matmul/q8_0x16/... the same in the default block-sum order's layouts
+//                                         (the output head also at M = 16: a serving step)
 //   vec_dot/<type>/<isa>/K../N..          each dot-product candidate alone, one thread, M = 1
 //   dnnl_sgemm/..., eigen/...             f32 baselines, where oneDNN / Eigen were found
 //   dnnl_u8s8s32/...                      oneDNN's integer GEMM (u8 x s8 -> s32, threads: OpenMP's)
@@ -28,6 +30,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <tuple>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -125,13 +128,16 @@ void set_counters(benchmark::State& st, int64_t M, int64_t N, int64_t K, size_t 
 
 // ---- the CPU backend's matmul op -------------------------------------------------------------
 // The same copies rearranged into `layout` (what prepare-weights does at load), made once.
-const std::vector<uint8_t>& packed_pool(const WeightPool& pool, size_t w_bytes, int64_t N, int64_t K) {
-  static std::map<std::pair<const void*, size_t>, std::vector<uint8_t>> packed;
-  std::vector<uint8_t>& out = packed[{&pool, w_bytes}];
+const std::vector<uint8_t>& packed_pool(const WeightPool& pool, size_t w_bytes, int64_t N, int64_t K, WeightLayout layout) {
+  static std::map<std::tuple<const void*, size_t, WeightLayout>, std::vector<uint8_t>> packed;
+  std::vector<uint8_t>& out = packed[{&pool, w_bytes, layout}];
   if (out.empty()) {
     out.resize(pool.bytes.size());
-    for (size_t c = 0; c + w_bytes <= pool.bytes.size(); c += w_bytes)
-      k::pack_q4_1x2(pool.bytes.data() + c, N, K, out.data() + c);
+    for (size_t c = 0; c + w_bytes <= pool.bytes.size(); c += w_bytes) {
+      if (layout == WeightLayout::Q4_1x2) k::pack_q4_1x2(pool.bytes.data() + c, N, K, out.data() + c);
+      else if (layout == WeightLayout::Q4_1x16) k::pack_q4_1x16(pool.bytes.data() + c, N, K, out.data() + c);
+      else k::pack_q8_0x16(pool.bytes.data() + c, N, K, out.data() + c);
+    }
   }
   return out;
 }
@@ -141,7 +147,8 @@ void bm_matmul_op(benchmark::State& st, uint32_t type, int64_t K, int64_t N, int
   const size_t w_bytes = static_cast<size_t>(N) * dtype_row_bytes(static_cast<DType>(type), K);
   const WeightPool& pool = weight_pool(type, 2 * w_bytes);
   const size_t copies = pool.bytes.size() / w_bytes;
-  const uint8_t* weights = layout == WeightLayout::Q4_1x2 ? packed_pool(pool, w_bytes, N, K).data() : pool.bytes.data();
+  const uint8_t* weights =
+      layout != WeightLayout::Plain ? packed_pool(pool, w_bytes, N, K, layout).data() : pool.bytes.data();
   TensorDesc xd, wd;
   xd.dtype = DType::F32;
   xd.rank = 2;
@@ -301,11 +308,19 @@ void register_all() {
     const char* tn = k::find_quant_kernels(type)->name;
     for (const Shape& s : kShapes) {
       for (int64_t M : kMs) {
-        if (s.N == 49152 && M != 1) continue;  // the output head only ever runs on the last token
+        // The output head runs on the last token of each sequence: M = 1, or 16 in a serving step.
+        if (s.N == 49152 && M > 16) continue;
         for (int t : kThreads) {
           std::string name = sfmt("matmul/%s/K%lld/N%lld/M%lld/t%d", tn, ll(s.K), ll(s.N), ll(M), t);
           benchmark::RegisterBenchmark(name.c_str(), bm_matmul_op, type, s.K, s.N, M, t, WeightLayout::Plain)
               ->UseRealTime()->Unit(benchmark::kMicrosecond);
+          // q4_1 / q8_0 as prepare-weights stores them in the block-sum order (the default).
+          if ((type == k::kTypeQ4_1 || type == k::kTypeQ8_0) && k::find_gemm_x16(type) && s.N % 16 == 0) {
+            const WeightLayout l = type == k::kTypeQ4_1 ? WeightLayout::Q4_1x16 : WeightLayout::Q8_0x16;
+            name = sfmt("matmul/%s/K%lld/N%lld/M%lld/t%d", layout_name(l), ll(s.K), ll(s.N), ll(M), t);
+            benchmark::RegisterBenchmark(name.c_str(), bm_matmul_op, type, s.K, s.N, M, t, l)
+                ->UseRealTime()->Unit(benchmark::kMicrosecond);
+          }
           // q4_1 as prepare-weights stores it where the chosen kernel reads q4_1x2.
           if (type == k::kTypeQ4_1 && k::find_vec_dot_rows_packed_pairs(type)) {
             name = sfmt("matmul/q4_1x2/K%lld/N%lld/M%lld/t%d", ll(s.K), ll(s.N), ll(M), t);

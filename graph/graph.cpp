@@ -69,6 +69,12 @@ Expected<TensorDesc> infer(const OpGraph& g, const Node& n) {
       if (n.op == OpKind::Weight && n.attrs.layout == WeightLayout::Q4_1x2 &&
           (n.out.dtype != DType::Q4_1 || n.out.rank != 2))
         return fail("layout q4_1x2 is for 2-D q4_1 weights");
+      if (n.op == OpKind::Weight && n.attrs.layout == WeightLayout::Q4_1x16 &&
+          (n.out.dtype != DType::Q4_1 || n.out.rank != 2 || n.out.shape[0] % 16 != 0))
+        return fail("layout q4_1x16 is for 2-D q4_1 weights whose row count is a multiple of 16");
+      if (n.op == OpKind::Weight && n.attrs.layout == WeightLayout::Q8_0x16 &&
+          (n.out.dtype != DType::Q8_0 || n.out.rank != 2 || n.out.shape[0] % 16 != 0))
+        return fail("layout q8_0x16 is for 2-D q8_0 weights whose row count is a multiple of 16");
       if (n.op == OpKind::KvCache && n.out.dtype != DType::F16 &&
           !(n.out.dtype == DType::Q8_0 && n.out.rank == 4 && n.out.shape[3] % 32 == 0))
         return fail("a kv cache is f16, or q8_0 with a head dimension that is a multiple of 32");

@@ -127,6 +127,12 @@ class CpuBackend final : public Backend {
       case WeightLayout::Q4_1x2:
         kernels::pack_q4_1x2(w.weight, w.out.shape[0], w.out.shape[1], dst);
         return Status::Ok();
+      case WeightLayout::Q4_1x16:
+        kernels::pack_q4_1x16(w.weight, w.out.shape[0], w.out.shape[1], dst);
+        return Status::Ok();
+      case WeightLayout::Q8_0x16:
+        kernels::pack_q8_0x16(w.weight, w.out.shape[0], w.out.shape[1], dst);
+        return Status::Ok();
       case WeightLayout::Plain: break;
     }
     return Error("cpu: node %d (%s) reads its weight %s as it lies", node, g.nodes[node].label.c_str(), w.attrs.name.c_str());

@@ -8,6 +8,7 @@
 // the CPU lacks the ISA.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -196,6 +197,168 @@ TEST_P(DotRows, BitIdenticalToPerRowKernel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, DotRows, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ4_K, kTypeQ6_K));
+
+// The x16 matmuls (pack.h, gemm.h) against the per-row block-sum dot products
+// (vec_dot_q4_1_q8_1_bs, vec_dot_q8_0_q8_0_bs), bit for bit (memcmp): every candidate the CPU
+// runs (scalar, AVX2, AVX-512), one to three groups, K from one block to 1536, M = 1..17 (every
+// tile remainder of both SIMD kernels, and two full 8-row tiles), packed and strided activation
+// rows, strided outputs. The per-row SIMD block-sum kernels must give the scalar one's bits too,
+// and a q8_0x16 row read back (the embedding's path) must equal the plain row dequantised.
+class GemmX16 : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(GemmX16, BitIdenticalToBlockSumDot) {
+  const uint32_t type = GetParam();
+  const QuantTypeKernels* wq = find_quant_kernels(type);
+  const QuantTypeKernels* aq = find_quant_kernels(wq->act_type);
+  const VecDotFn oracle = type == kTypeQ4_1 ? vec_dot_q4_1_q8_1_bs : vec_dot_q8_0_q8_0_bs;
+  int n_cand = 0;
+  const GemmX16Candidate* cands = gemm_x16_candidates(type, &n_cand);
+  ASSERT_GT(n_cand, 0);
+  ASSERT_STREQ(cands[n_cand - 1].isa, "scalar");
+  int n_row = 0;
+  const VecDotCandidate* per_row = vec_dot_candidates(type, &n_row);
+  int tested = 0;
+  for (int c = 0; c < n_cand; ++c) {
+    if (!cands[c].cpu_has()) {
+      std::printf("[  SKIPPED ] x16 %s: this CPU lacks it\n", cands[c].isa);
+      continue;
+    }
+    for (int64_t K : {32, 64, 576, 1536}) {
+      for (int64_t N : {16, 48}) {
+        const std::vector<uint8_t> w = random_weights(type, N, K, static_cast<uint32_t>(K * 7 + N));
+        const size_t w_row = quant_row_bytes(*wq, K);
+        std::vector<uint8_t> packed(w.size());
+        if (type == kTypeQ4_1) pack_q4_1x16(w.data(), N, K, packed.data());
+        else pack_q8_0x16(w.data(), N, K, packed.data());
+        if (type == kTypeQ8_0 && c == 0) {
+          std::vector<float> want(static_cast<size_t>(K)), got(static_cast<size_t>(K));
+          for (int64_t n = 0; n < N; ++n) {
+            wq->dequantize(w.data() + n * w_row, want.data(), K);
+            dequantize_q8_0x16_row(packed.data(), n, K, got.data());
+            ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << "row " << n;
+          }
+        }
+        const size_t a_row = quant_row_bytes(*aq, K);
+        for (int64_t M = 1; M <= 17; ++M) {
+          for (size_t pad : {size_t{0}, size_t{14}}) {
+            SCOPED_TRACE(std::string(cands[c].isa) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
+                         " M=" + std::to_string(M) + " pad=" + std::to_string(pad));
+            const size_t a_stride = a_row + pad;
+            std::vector<uint8_t> act(static_cast<size_t>(M) * a_stride, 0xa5);
+            const std::vector<float> x = random_floats(static_cast<size_t>(M * K), static_cast<uint32_t>(M + 31 * K));
+            for (int64_t m = 0; m < M; ++m) aq->quantize_act(x.data() + m * K, act.data() + m * a_stride, K);
+            const int64_t S = M + 3, nb = K / kQK;
+            std::vector<float> ad(static_cast<size_t>(S * nb), 0.0f), as(ad.size(), 0.0f);
+            std::vector<int32_t> asum(ad.size(), 0);
+            for (int64_t m = 0; m < M; ++m)
+              for (int64_t i = 0; i < nb; ++i) {
+                if (type == kTypeQ4_1) {
+                  const auto* b = reinterpret_cast<const BlockQ8_1*>(act.data() + m * a_stride) + i;
+                  ad[i * S + m] = fp16_to_f32(b->d);
+                  as[i * S + m] = fp16_to_f32(b->s);
+                } else {
+                  const auto* b = reinterpret_cast<const BlockQ8_0*>(act.data() + m * a_stride) + i;
+                  ad[i * S + m] = fp16_to_f32(b->d);
+                  int32_t sum = 0;
+                  for (int e = 0; e < kQK; ++e) sum += b->qs[e];
+                  asum[i * S + m] = 128 * sum;
+                }
+              }
+            const int64_t ys = N + 5;
+            std::vector<float> want(static_cast<size_t>(M * ys), -1.0f), got(want.size(), -1.0f);
+            for (int64_t m = 0; m < M; ++m)
+              for (int64_t n = 0; n < N; ++n) {
+                const uint8_t* a = act.data() + m * a_stride;
+                want[m * ys + n] = oracle(K, w.data() + n * w_row, a);
+                if (c == 0 && M == 1 && pad == 0)  // the per-row SIMD kernels, once per shape
+                  for (int i = 0; i < n_row; ++i) {
+                    if (per_row[i].llama_order || !per_row[i].cpu_has()) continue;
+                    const float v = per_row[i].fn(K, w.data() + n * w_row, a);
+                    ASSERT_EQ(std::memcmp(&v, &want[m * ys + n], sizeof v), 0) << per_row[i].isa << " row " << n;
+                  }
+              }
+            GemmX16Args p;
+            p.k = K;
+            p.a = act.data();
+            p.a_stride = a_stride;
+            p.rows = M;
+            p.ad = ad.data();
+            p.as = as.data();
+            p.asum = asum.data();
+            p.s_stride = S;
+            p.y_stride = ys;
+            auto group = [&](int64_t g) {
+              return type == kTypeQ4_1 ? q4_1x16_group(packed.data(), g, K) : q8_0x16_group(packed.data(), g, K);
+            };
+            // The first group alone, then the rest in one call.
+            p.w = group(0);
+            p.groups = 1;
+            p.y = got.data();
+            cands[c].fn(p);
+            if (N > 16) {
+              p.w = group(1);
+              p.groups = N / 16 - 1;
+              p.y = got.data() + 16;
+              cands[c].fn(p);
+            }
+            for (size_t i = 0; i < want.size(); ++i)
+              ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+                  << "row " << i / ys << " col " << i % ys << ": " << got[i] << " vs per-row " << want[i];
+          }
+        }
+      }
+    }
+    ++tested;
+  }
+  ASSERT_GT(tested, 0);
+}
+
+// The block-sum order is another rounding of the same sum: close to llama.cpp's order, and not
+// always equal to it (else the two would not need separate oracles).
+TEST_P(GemmX16, BlockSumOrderIsCloseToLlamaOrder) {
+  const uint32_t type = GetParam();
+  const QuantTypeKernels* wq = find_quant_kernels(type);
+  const QuantTypeKernels* aq = find_quant_kernels(wq->act_type);
+  const VecDotFn bs_dot = type == kTypeQ4_1 ? vec_dot_q4_1_q8_1_bs : vec_dot_q8_0_q8_0_bs;
+  const VecDotFn llama_dot = type == kTypeQ4_1 ? vec_dot_q4_1_q8_1 : vec_dot_q8_0_q8_0;
+  size_t differ = 0, compared = 0;
+  for (int64_t K : {576, 1536}) {
+    const int64_t N = 64;
+    const std::vector<uint8_t> w = random_weights(type, N, K, static_cast<uint32_t>(K));
+    const std::vector<float> x = random_floats(static_cast<size_t>(K), 99u);
+    std::vector<uint8_t> act(quant_row_bytes(*aq, K));
+    aq->quantize_act(x.data(), act.data(), K);
+    std::vector<float> wf(static_cast<size_t>(K)), af(static_cast<size_t>(K));
+    aq->dequantize(act.data(), af.data(), K);
+    for (int64_t n = 0; n < N; ++n) {
+      const uint8_t* row = w.data() + n * quant_row_bytes(*wq, K);
+      wq->dequantize(row, wf.data(), K);
+      double mag = 0;
+      for (int64_t i = 0; i < K; ++i) mag += std::fabs(static_cast<double>(wf[i]) * af[i]);
+      const float bs = bs_dot(K, row, act.data()), ll = llama_dot(K, row, act.data());
+      EXPECT_NEAR(bs, ll, 1e-5 * mag + 1e-6);
+      differ += bs != ll;
+      ++compared;
+    }
+  }
+  EXPECT_GT(differ, 0u) << "the two orders should round differently now and then";
+  std::printf("[ type %u ] block-sum vs llama.cpp order: %zu of %zu dot products differ\n", type, differ, compared);
+}
+
+// find_gemm_x16 runs only where the type's dot product in use is the block-sum order.
+TEST_P(GemmX16, DispatchFollowsPerRowOrder) {
+  const uint32_t type = GetParam();
+  int n = 0;
+  const VecDotCandidate* c = vec_dot_candidates(type, &n);
+  bool block_sums = false;
+  for (int i = 0; i < n; ++i) block_sums = block_sums || (!c[i].llama_order && c[i].fn == find_quant_kernels(type)->vec_dot);
+  EXPECT_EQ(find_gemm_x16(type) != nullptr, block_sums);
+  if (llama_exact()) EXPECT_FALSE(block_sums) << "EMBER_LLAMA_EXACT=1 must keep llama.cpp's order";
+  std::printf("[  NOTE    ] type %u order in use: %s\n", type, block_sums ? "block sums (x16)" : "llama.cpp's");
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GemmX16, ::testing::Values(kTypeQ4_1, kTypeQ8_0));
+
 
 // q4_K's repacked arithmetic: the AVX2 multi-row kernel against its scalar twin (rows in
 // complete groups of 4 by the scalar GEMM-order dot product, the rest by the GEMV-order one),

@@ -11,6 +11,15 @@
 // (kernels/cpu/vecmath). Any one of these off by an ulp flips a q8 rounding now and then and
 // 30 layers amplify it into logit differences of tenths, so exactness is a sharp test.
 //
+// That exactness is what EMBER_LLAMA_EXACT=1 selects (.ci/run runs these goldens under it). By
+// default q4_1 and q8_0 weights run in the block-sum order instead (kernels/cpu/gemm/gemm.h:
+// whole integer block sums, 16 rows per register, about 1.8x the prompt speed), which is
+// another rounding of the same sums. On the default model that moves logits by up to ~1
+// (measured worst 1.03, the scale of llama.cpp's own batch-vs-token spread, see kNearTie) and
+// flips greedy tokens only at near ties (measured: 19 of 640, llama.cpp margins <= 0.14); the
+// bound there is kBlockSumTolerance with the near-tie allowance. The tiny q8_0 model matches
+// exactly in both modes.
+//
 // The tiny random-weight models check the other weight types and architectures. q8_0, q4_0,
 // q4_K and q6_K match exactly: ember follows the arithmetic llama.cpp's AVX2 build picks per
 // matmul, including where a batch is added in another order than single rows (the repacked
@@ -34,6 +43,7 @@
 #include <gtest/gtest.h>
 #include <numeric>
 
+#include "kernels/cpu/gemm/gemm.h"
 #include "runtime/session.h"
 #include "support/json.h"
 #include "support/test_support.h"
@@ -43,6 +53,7 @@ namespace {
 
 constexpr float kNearTie = 0.6f;        // llama.cpp's own batch-vs-token spread reaches 0.77
 constexpr double kMinIdentical = 0.95;  // share of greedy tokens that must be identical
+constexpr float kBlockSumTolerance = 1.5f;  // the default model in the block-sum order (above)
 
 
 struct GoldenFile {
@@ -75,6 +86,11 @@ TEST_P(ForwardGolden, GreedyTokensAndLogitsMatchLlamaCpp) {
   }
   auto model = Model::load(model_path);
   ASSERT_TRUE(model.ok()) << model.message();
+  // The default model (q4_1, q8_0 head) in the block-sum order: the looser bound above.
+  const bool block_sums = gf.default_model && kernels::find_gemm_x16(kernels::kTypeQ4_1) != nullptr;
+  const float tolerance = block_sums ? kBlockSumTolerance : gf.tolerance;
+  const bool exact = gf.exact && !block_sums;
+  if (block_sums) std::printf("[ forward ] %s: block-sum order (EMBER_LLAMA_EXACT unset)\n", gf.golden.c_str());
 
   float worst = 0;
   size_t compared = 0, tie_mismatches = 0;
@@ -112,7 +128,7 @@ TEST_P(ForwardGolden, GreedyTokensAndLogitsMatchLlamaCpp) {
           ASSERT_LT(static_cast<size_t>(id), logits.size());
           const float diff = std::fabs(logits[id] - ref);
           worst = std::max(worst, diff);
-          EXPECT_LE(diff, gf.tolerance) << "after " << k << " generated tokens, token " << id
+          EXPECT_LE(diff, tolerance) << "after " << k << " generated tokens, token " << id
                                            << ": ember " << logits[id] << ", llama.cpp " << ref;
         }
       }
@@ -121,7 +137,7 @@ TEST_P(ForwardGolden, GreedyTokensAndLogitsMatchLlamaCpp) {
       if (got != want[k]) {
         // Teacher forcing: llama.cpp's token is fed next either way, so one disagreement
         // does not hide the steps after it.
-        const bool near_tie = !gf.exact && k < margins.size() && margins[k] < kNearTie;
+        const bool near_tie = !exact && k < margins.size() && margins[k] < kNearTie;
         if (near_tie) {
           ++tie_mismatches;
         } else {

@@ -1,4 +1,5 @@
 #include "backends/cpu/ops/ops.h"
+#include "kernels/cpu/gemm/pack.h"
 #include "kernels/cpu/quant/quant.h"
 
 namespace ember::cpu {
@@ -14,6 +15,10 @@ void op_embedding(const OpCtx& c) {
   float* out = static_cast<float*>(c.out);
   int64_t b, e;
   split_range(n, c.ith, c.nth, &b, &e);
+  if (c.in_layout[0] == WeightLayout::Q8_0x16) {  // a table tied to a q8_0x16 output head
+    for (int64_t r = b; r < e; ++r) kernels::dequantize_q8_0x16_row(c.in[0], ids[r], E, out + r * E);
+    return;
+  }
   for (int64_t r = b; r < e; ++r)
     k->dequantize(static_cast<const uint8_t*>(c.in[0]) + row_bytes * ids[r], out + r * E, E);
 }

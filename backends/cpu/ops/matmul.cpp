@@ -26,14 +26,19 @@ namespace ember::cpu {
 // its addend to each output after its dot product, the same single float addition the
 // unfused add would do (a + b == b + a exactly), so both are bit-identical to their unfused
 // graphs. A q4_1 weight that prepare-weights stored as q4_1x2 (kernels/cpu/gemm/pack.h) is
-// read pair by pair by the packed pair kernel, with the same arithmetic.
+// read pair by pair by the packed pair kernel, with the same arithmetic. Where the type's dot
+// product in use is the block-sum order (q4_1 and q8_0 by default; not under
+// EMBER_LLAMA_EXACT=1), weights whose row counts are multiples of 16 are stored as q4_1x16 /
+// q8_0x16 instead and run by the x16 matmuls (gemm.h), 16 rows per register, bit-identical to
+// the per-row dot at every M. The embedding reads a q8_0x16 table too (a tied output head).
 namespace {
 
 // Where the activation blocks' f32 scales start in the matmul scratch, after the rows.
 size_t scales_offset(size_t act_bytes) { return (act_bytes + 63) & ~size_t{63}; }
 
 // The f16 scale (and q8_1 sum) of activation blocks [first, last) of a row, widened to f32
-// for the pair-mode kernels, block-major: block i of this row at ad[i * stride].
+// for the pair-mode and x16 kernels, block-major: block i of this row at ad[i * stride]. For
+// q8_0 the second array holds, as int32, 128 * the block's value sum (GemmX16Args::asum).
 void widen_scales(uint32_t act_type, const uint8_t* row, int64_t first, int64_t last, float* ad, float* as,
                   int64_t stride) {
   for (int64_t i = first; i < last; ++i) {
@@ -42,10 +47,22 @@ void widen_scales(uint32_t act_type, const uint8_t* row, int64_t first, int64_t 
       ad[i * stride] = kernels::fp16_to_f32(b->d);
       as[i * stride] = kernels::fp16_to_f32(b->s);
     } else {
-      ad[i * stride] = kernels::fp16_to_f32(reinterpret_cast<const kernels::BlockQ8_0*>(row)[i].d);
+      const auto& b = reinterpret_cast<const kernels::BlockQ8_0*>(row)[i];
+      ad[i * stride] = kernels::fp16_to_f32(b.d);
+      int32_t sum = 0;
+      for (int j = 0; j < kernels::kQK; ++j) sum += b.qs[j];
+      reinterpret_cast<int32_t*>(as)[i * stride] = 128 * sum;
     }
   }
 }
+
+// The packed layout of a type's x16 matmul.
+WeightLayout x16_layout(DType t) {
+  return t == DType::Q4_1 ? WeightLayout::Q4_1x16 : t == DType::Q8_0 ? WeightLayout::Q8_0x16 : WeightLayout::Plain;
+}
+
+// Whether the matmul widens the activation scales for its kernels (pair mode, x16).
+bool widens_scales(uint32_t type) { return kernels::find_vec_dot_rows_pairs(type) || kernels::find_gemm_x16(type); }
 
 }  // namespace
 
@@ -54,7 +71,7 @@ size_t matmul_scratch_bytes(const Node&, const TensorDesc& x, const TensorDesc& 
   if (!k || k->act_type == kernels::kTypeF32) return 0;
   const kernels::QuantTypeKernels* a = kernels::find_quant_kernels(k->act_type);
   size_t bytes = static_cast<size_t>(x.shape[0]) * kernels::quant_row_bytes(*a, x.shape[1]);
-  if (kernels::find_vec_dot_rows_pairs(static_cast<uint32_t>(w.dtype)))  // + f32 scales and sums
+  if (widens_scales(static_cast<uint32_t>(w.dtype)))  // + f32 scales and sums
     bytes = scales_offset(bytes) + 2 * static_cast<size_t>((x.shape[0] + 3) * (x.shape[1] / a->block_elems)) * sizeof(float);
   return bytes;
 }
@@ -62,6 +79,13 @@ size_t matmul_scratch_bytes(const Node&, const TensorDesc& x, const TensorDesc& 
 WeightLayout matmul_weight_layout(const OpGraph& g, const Node& n, int k) {
   int first = 0;  // the node's first weight input
   switch (n.op) {
+    case OpKind::Embedding: {  // reads the x16 layout of a q8_0 table, so a tied head can have it
+      const TensorDesc& t = g.nodes[n.inputs[0]].out;
+      return k == 0 && t.dtype == DType::Q8_0 && t.rank == 2 && t.shape[0] % 16 == 0 &&
+                     kernels::find_gemm_x16(kernels::kTypeQ8_0)
+                 ? WeightLayout::Q8_0x16
+                 : WeightLayout::Plain;
+    }
     case OpKind::MatMul: case OpKind::MatMulAdd: if (k != 1) return WeightLayout::Plain; first = 1; break;
     case OpKind::MatMulCat: first = 1; break;
     case OpKind::NormMatMul: first = 2; break;
@@ -69,10 +93,17 @@ WeightLayout matmul_weight_layout(const OpGraph& g, const Node& n, int k) {
   }
   const int last = n.op == OpKind::MatMulCat || n.op == OpKind::NormMatMul ? static_cast<int>(n.inputs.size()) - 1 : first;
   if (k < first || k > last) return WeightLayout::Plain;
+  const DType t = g.nodes[n.inputs[first]].out.dtype;
+  bool x16 = kernels::find_gemm_x16(static_cast<uint32_t>(t)) != nullptr;
   for (int s = first; s <= last; ++s) {
     const TensorDesc& w = g.nodes[n.inputs[s]].out;
-    if (w.dtype != DType::Q4_1 || w.rank != 2 || (s < last && w.shape[0] % 2 != 0)) return WeightLayout::Plain;
+    if (w.dtype != t || w.rank != 2) return WeightLayout::Plain;
+    x16 = x16 && w.shape[0] % 16 == 0;
   }
+  if (x16) return x16_layout(t);
+  if (t != DType::Q4_1) return WeightLayout::Plain;
+  for (int s = first; s < last; ++s)
+    if (g.nodes[n.inputs[s]].out.shape[0] % 2 != 0) return WeightLayout::Plain;
   return kernels::find_vec_dot_rows_packed_pairs(kernels::kTypeQ4_1) ? WeightLayout::Q4_1x2 : WeightLayout::Plain;
 }
 
@@ -103,6 +134,10 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   for (int s = 0; s < m.n_weights; ++s) packed = packed || m.w_layout[s] == WeightLayout::Q4_1x2;
   const kernels::VecDotRowsFn packed_pairs =
       packed ? kernels::find_vec_dot_rows_packed_pairs(static_cast<uint32_t>(w.dtype)) : nullptr;
+  bool x16 = false;  // the weights in q4_1x16 / q8_0x16 (all of them: matmul_weight_layout)
+  for (int s = 0; s < m.n_weights; ++s) x16 = x16 || (m.w_layout[s] != WeightLayout::Plain && m.w_layout[s] == x16_layout(w.dtype));
+  const kernels::GemmX16Fn gemm_x16 = x16 ? kernels::find_gemm_x16(static_cast<uint32_t>(w.dtype)) : nullptr;
+  const bool widen = widens_scales(static_cast<uint32_t>(w.dtype));
   float* ad = nullptr;
   float* as = nullptr;
   int64_t bpr = 0;
@@ -112,7 +147,7 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
     // Blocks are quantised independently, so the work splits over (row, block) pairs: at
     // M = 1 (decode) every thread still gets a share.
     bpr = K / ak->block_elems;
-    if (pairs) {
+    if (widen) {
       ad = reinterpret_cast<float*>(c.scratch + scales_offset(static_cast<size_t>(M) * act_row));
       as = ad + (M + 3) * bpr;
       // The 3 padding columns are read (and ignored) by kernels that load four rows at once.
@@ -144,7 +179,7 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         src = tmp;
       }
       ak->quantize_act(src, c.scratch + r * act_row + first * ak->block_bytes, n);
-      if (pairs) widen_scales(wk->act_type, c.scratch + r * act_row, first, last, ad + r, as + r, M + 3);
+      if (widen) widen_scales(wk->act_type, c.scratch + r * act_row, first, last, ad + r, as + r, M + 3);
       b += last - first;
     }
     c.pool->barrier();
@@ -162,6 +197,8 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   auto row_ptr = [&](int64_t n) {
     const int s = segment(n);
     if (m.w_layout[s] == WeightLayout::Q4_1x2) return kernels::q4_1x2_pair(m.w[s], (n - first_row[s]) / 2, K);
+    if (m.w_layout[s] == WeightLayout::Q4_1x16) return kernels::q4_1x16_group(m.w[s], (n - first_row[s]) / 16, K);
+    if (m.w_layout[s] == WeightLayout::Q8_0x16) return kernels::q8_0x16_group(m.w[s], (n - first_row[s]) / 16, K);
     return static_cast<const uint8_t*>(m.w[s]) + (n - first_row[s]) * w_row;
   };
   float* y = static_cast<float*>(c.out);
@@ -170,6 +207,11 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   if (packed) {  // a thread's rows start on a pair (every weight but the last has even rows)
     nb -= nb % 2;
     if (ne < N) ne -= ne % 2;
+  }
+  if (x16) {  // a thread's rows start on a group (every weight has a multiple of 16 rows)
+    split_range(N / 16, c.ith, c.nth, &nb, &ne);
+    nb *= 16;
+    ne *= 16;
   }
   // Blocks of weight rows stay in cache while every activation row passes over them.
   constexpr int64_t kRowBlock = 16;
@@ -181,7 +223,7 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   // f32 weights: the f32 GEMM (kernels/cpu/gemm/gemm_f32.h, any M, bit-identical to the per-row
   // dot) takes the thread's whole range and blocks it itself.
   const kernels::GemmF32Fn gemm_f32 = w.dtype == DType::F32 ? kernels::find_gemm_f32() : nullptr;
-  const int64_t row_block = gemm_f32 ? std::max<int64_t>(ne - nb, 1) : kRowBlock;
+  const int64_t row_block = gemm_f32 || gemm_x16 ? std::max<int64_t>(ne - nb, 1) : kRowBlock;
   kernels::VecDotFn dots[kMaxMatMulWeights];
   for (int s = 0; s < m.n_weights; ++s)
     dots[s] = kernels::vec_dot_for_weight(static_cast<uint32_t>(w.dtype), m.w_desc[s]->shape[0]);
@@ -202,6 +244,25 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         p.y = y + n;
         p.sgemm_order = m.w_desc[s]->shape[0] % 4 == 0;
         gemm_f32(p);
+      }
+    } else if (gemm_x16) {
+      // The kernel walks its groups one by one, every activation row over each group.
+      kernels::GemmX16Args p;
+      p.k = K;
+      p.a = act;
+      p.a_stride = act_row;
+      p.rows = M;
+      p.ad = ad;
+      p.as = as;
+      p.s_stride = M + 3;
+      p.y_stride = N;
+      p.asum = reinterpret_cast<const int32_t*>(as);
+      for (int64_t n = n0; n < n1; n += 16 * p.groups) {  // one call per weight (matmul_cat)
+        const int s = segment(n);
+        p.w = row_ptr(n);
+        p.groups = (std::min(n1, first_row[s + 1]) - n) / 16;
+        p.y = y + n;
+        gemm_x16(p);
       }
     } else if (rows_dot) {
       kernels::DotRowsArgs p;

@@ -135,6 +135,49 @@ void vec_dot_rows_q4_0_q8_0_dotprod(const DotRowsArgs& p);
 void vec_dot_rows_q4_1_q8_1_dotprod(const DotRowsArgs& p);
 void vec_dot_rows_q8_0_q8_0_dotprod(const DotRowsArgs& p);
 #endif
+// The x16 matmuls: q4_1x16 weights (pack.h) against q8_1 activation rows, q8_0x16 against
+// q8_0, in the block-sum order: for each output, acc = 0, then per block i:
+// acc = fma(d_w * d_a, float(integer block sum), acc) (q4_1: then acc = fma(m_w, s_a, acc)).
+// That is the order of vec_dot_q4_1_q8_1_bs / vec_dot_q8_0_q8_0_bs (quant.h); the integer sums
+// are exact in any order, so scalar, AVX2 and AVX-512 give the same bits, at every M. It is not
+// llama.cpp's order for these types (8 f32 lanes per output, reduced at the end): the quant
+// dispatch picks it unless EMBER_LLAMA_EXACT=1 (quant/simd.h).
+struct GemmX16Args {
+  int64_t k = 0;                 // elements per row (a multiple of 32)
+  const void* w = nullptr;       // the first row group (q4_1x16_group)
+  int64_t groups = 0;            // row groups of 16 to compute
+  const uint8_t* a = nullptr;    // [rows][a_stride bytes] q8_1 activation rows
+  size_t a_stride = 0;
+  int64_t rows = 0;              // activation rows, >= 1
+  const float* ad = nullptr;     // widened activation scales and sums, as in DotRowsArgs
+  const float* as = nullptr;
+  int64_t s_stride = 0;          // >= rows
+  float* y = nullptr;            // y[r * y_stride + 16 g + j] = output row j of group g
+  int64_t y_stride = 0;
+  // q8_0 only: 128 * (sum of the activation block's 32 values), block-major like ad. The
+  // AVX-512 kernel feeds vpdpbusd the weights + 128 as unsigned bytes and subtracts this.
+  const int32_t* asum = nullptr;
+};
+using GemmX16Fn = void (*)(const GemmX16Args& p);
+void gemm_q4_1x16_q8_1(const GemmX16Args& p);  // scalar: the oracles
+void gemm_q8_0x16_q8_0(const GemmX16Args& p);
+#if defined(__x86_64__)
+void gemm_q4_1x16_q8_1_avx2(const GemmX16Args& p);
+void gemm_q4_1x16_q8_1_avx512(const GemmX16Args& p);
+void gemm_q8_0x16_q8_0_avx2(const GemmX16Args& p);
+void gemm_q8_0x16_q8_0_avx512(const GemmX16Args& p);
+#endif
+struct GemmX16Candidate {
+  const char* isa;
+  bool (*cpu_has)();
+  GemmX16Fn fn;
+};
+// Candidates for kTypeQ4_1 or kTypeQ8_0 (best first, scalar last); nullptr for other types.
+const GemmX16Candidate* gemm_x16_candidates(uint32_t type, int* n);
+// The first candidate this CPU runs, where the type's dot product in use is the block-sum order
+// (so both paths agree bit for bit); nullptr otherwise. Logged once per type with EMBER_VERBOSE.
+GemmX16Fn find_gemm_x16(uint32_t type);
+
 // Pair mode, scalar: the scalar per-row dot product for both weight rows.
 void vec_dot_pairs_q4_1_q8_1(const DotRowsArgs& p);
 void vec_dot_pairs_q8_0_q8_0(const DotRowsArgs& p);

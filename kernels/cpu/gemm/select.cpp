@@ -161,4 +161,67 @@ VecDotRowsFn find_vec_dot_rows_packed_pairs(uint32_t type) {
   return c ? c->packed_pairs : nullptr;
 }
 
+namespace {
+
+const GemmX16Candidate kQ4_1x16[] = {
+#if defined(__x86_64__)
+    {"avx512", has_avx512, gemm_q4_1x16_q8_1_avx512},
+    {"avx2", has_avx2, gemm_q4_1x16_q8_1_avx2},
+#endif
+    {"scalar", always, gemm_q4_1x16_q8_1},
+};
+const GemmX16Candidate kQ8_0x16[] = {
+#if defined(__x86_64__)
+    {"avx512", has_avx512, gemm_q8_0x16_q8_0_avx512},
+    {"avx2", has_avx2, gemm_q8_0x16_q8_0_avx2},
+#endif
+    {"scalar", always, gemm_q8_0x16_q8_0},
+};
+
+// Only where the type's per-row dot product in use is the block-sum order: then plain rows (a
+// weight that stays plain, a matmul run without prepare-weights) and x16 groups agree.
+GemmX16Fn select_x16(uint32_t type) {
+  const QuantTypeKernels* k = find_quant_kernels(type);
+  int n = 0;
+  const VecDotCandidate* per_row = vec_dot_candidates(type, &n);
+  bool block_sums = false;
+  for (int i = 0; i < n; ++i) block_sums = block_sums || (!per_row[i].llama_order && per_row[i].fn == k->vec_dot);
+  if (!block_sums) {
+    if (dispatch_verbose())
+      std::fprintf(stderr, "ember: x16 matmul for type %u: none (the dot product in use is llama.cpp's order)\n", type);
+    return nullptr;
+  }
+  int nc = 0;
+  const GemmX16Candidate* c = gemm_x16_candidates(type, &nc);
+  for (int i = 0; i < nc; ++i) {
+    if (!c[i].cpu_has()) {
+      if (dispatch_verbose()) std::fprintf(stderr, "ember: x16 matmul for type %u: %s declined (the CPU lacks it)\n", type, c[i].isa);
+      continue;
+    }
+    if (dispatch_verbose()) std::fprintf(stderr, "ember: x16 matmul for type %u: %s\n", type, c[i].isa);
+    return c[i].fn;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const GemmX16Candidate* gemm_x16_candidates(uint32_t type, int* n) {
+  switch (type) {
+    case kTypeQ4_1: *n = static_cast<int>(sizeof kQ4_1x16 / sizeof kQ4_1x16[0]); return kQ4_1x16;
+    case kTypeQ8_0: *n = static_cast<int>(sizeof kQ8_0x16 / sizeof kQ8_0x16[0]); return kQ8_0x16;
+    default: *n = 0; return nullptr;
+  }
+}
+
+GemmX16Fn find_gemm_x16(uint32_t type) {
+  static const GemmX16Fn q4_1 = select_x16(kTypeQ4_1);
+  static const GemmX16Fn q8_0 = select_x16(kTypeQ8_0);
+  switch (type) {
+    case kTypeQ4_1: return q4_1;
+    case kTypeQ8_0: return q8_0;
+    default: return nullptr;
+  }
+}
+
 }  // namespace ember::kernels

@@ -191,6 +191,15 @@ float vec_dot_q6_K_q8_K(int64_t n, const void* w, const void* a);
 float vec_dot_q4_K_q8_K_x8(int64_t n, const void* w, const void* a);
 float vec_dot_q4_K_q8_K_x8_gemm(int64_t n, const void* w, const void* a);
 
+// q4_1 in the block-sum order (not llama.cpp's): one f32 accumulator; per block i,
+// acc = fma(d_w * d_a, float(isum_i), acc), then acc = fma(m_w, s_a, acc). The oracle of the
+// _bs SIMD kernels (simd.h) and of the q4_1x16 matmul (kernels/cpu/gemm/gemm.h), which all
+// return exactly these bits.
+float vec_dot_q4_1_q8_1_bs(int64_t n, const void* w, const void* a);
+// q8_0 in the block-sum order: acc = fma(d_w * d_a, float(isum_i), acc) per block (the q8_0x16
+// matmul's arithmetic).
+float vec_dot_q8_0_q8_0_bs(int64_t n, const void* w, const void* a);
+
 // q6_K as llama.cpp's x86 build computes a matmul of at least 8 activation rows (its tiled
 // K-quant matmul, ggml-cpu/tiled, on by default; fewer rows go to its vec_dot): per
 // super-block t = d_w * (float)isum rounded, then acc = fma(t, d_a, acc), one f32 accumulator.

@@ -41,15 +41,21 @@ const TypeCandidates kCandidates[] = {
     EMBER_DOTPROD_NEON_SCALAR(kTypeQ4_1, vec_dot_q4_1_q8_1),
     EMBER_DOTPROD_NEON_SCALAR(kTypeQ8_0, vec_dot_q8_0_q8_0),
 #elif defined(__x86_64__)
-    // AVX-512 VNNI first: the same bits as the AVX2 kernel (x86_dots.inc), fewer instructions.
+    // The block-sum order first (the q4_1x16 matmul's, kernels/cpu/gemm/gemm.h; not llama.cpp's,
+    // so declined under EMBER_LLAMA_EXACT=1); then llama.cpp's. AVX-512 VNNI before AVX2 in each:
+    // the same bits (x86_dots.inc), fewer instructions.
     {kTypeQ4_1,
-     {{"avx512", has_avx512, vec_dot_q4_1_q8_1_avx512}, {"avx2", has_avx2, vec_dot_q4_1_q8_1_avx2},
+     {{"avx512-bs", has_avx512, vec_dot_q4_1_q8_1_bs_avx512, false},
+      {"avx2-bs", has_avx2, vec_dot_q4_1_q8_1_bs_avx2, false},
+      {"avx512", has_avx512, vec_dot_q4_1_q8_1_avx512}, {"avx2", has_avx2, vec_dot_q4_1_q8_1_avx2},
       {"scalar", always, vec_dot_q4_1_q8_1}},
-     3},
+     5},
     {kTypeQ8_0,
-     {{"avx512", has_avx512, vec_dot_q8_0_q8_0_avx512}, {"avx2", has_avx2, vec_dot_q8_0_q8_0_avx2},
+     {{"avx512-bs", has_avx512, vec_dot_q8_0_q8_0_bs_avx512, false},
+      {"avx2-bs", has_avx2, vec_dot_q8_0_q8_0_bs_avx2, false},
+      {"avx512", has_avx512, vec_dot_q8_0_q8_0_avx512}, {"avx2", has_avx2, vec_dot_q8_0_q8_0_avx2},
       {"scalar", always, vec_dot_q8_0_q8_0}},
-     3},
+     5},
 #else
     EMBER_AVX2_THEN_SCALAR(kTypeQ4_1, vec_dot_q4_1_q8_1),
     EMBER_AVX2_THEN_SCALAR(kTypeQ8_0, vec_dot_q8_0_q8_0),
@@ -115,10 +121,24 @@ const VecDotCandidate* vec_dot_candidates(uint32_t type, int* n) {
   return nullptr;
 }
 
+bool llama_exact() {
+  static const bool exact = [] {
+    const char* v = std::getenv("EMBER_LLAMA_EXACT");
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  return exact;
+}
+
 VecDotFn select_vec_dot(uint32_t type) {
   int n = 0;
   const VecDotCandidate* c = vec_dot_candidates(type, &n);
   for (int i = 0; i < n; ++i) {
+    if (!c[i].llama_order && llama_exact()) {
+      if (dispatch_verbose())
+        std::fprintf(stderr, "ember: vec_dot for type %u: %s declined (EMBER_LLAMA_EXACT: not llama.cpp's order)\n", type,
+                     c[i].isa);
+      continue;
+    }
     if (c[i].cpu_has()) {
       if (dispatch_verbose()) std::fprintf(stderr, "ember: vec_dot for type %u: %s\n", type, c[i].isa);
       return c[i].fn;

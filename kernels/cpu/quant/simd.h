@@ -25,7 +25,14 @@ struct VecDotCandidate {
   const char* isa;           // "avx2", "neon-dotprod", "neon", "scalar"
   bool (*cpu_has)();         // does this CPU run it?
   VecDotFn fn;
+  // false: not the arithmetic llama.cpp's CPU build uses for the type (q4_1's block-sum order,
+  // which the q4_1x16 matmul streams far faster); declined when EMBER_LLAMA_EXACT=1.
+  bool llama_order = true;
 };
+
+// EMBER_LLAMA_EXACT=1 (read once): only llama.cpp's arithmetic, so logits match its x86 build
+// bit for bit. Unset or 0: the faster orders are allowed where they exist.
+bool llama_exact();
 
 // Candidates for a weight type (best first, scalar last); count in *n. nullptr if none.
 const VecDotCandidate* vec_dot_candidates(uint32_t type, int* n);
@@ -48,6 +55,11 @@ float vec_dot_q4_0_q8_0_x8_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q4_0_q8_0_avx512(int64_t n, const void* w, const void* a);
 float vec_dot_q4_0_q8_0_x8_avx512(int64_t n, const void* w, const void* a);
 float vec_dot_q4_1_q8_1_avx512(int64_t n, const void* w, const void* a);
+// q4_1 in the block-sum order (quant.h): bit-identical to vec_dot_q4_1_q8_1_bs and to each other.
+float vec_dot_q4_1_q8_1_bs_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q4_1_q8_1_bs_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0_q8_0_bs_avx2(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0_q8_0_bs_avx512(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_avx512(int64_t n, const void* w, const void* a);
 // avx2_more.cpp
 float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* w, const void* a);

@@ -124,6 +124,33 @@ float vec_dot_q4_1_q8_1(int64_t n, const void* w, const void* a) {
   return acc;
 }
 
+float vec_dot_q4_1_q8_1_bs(int64_t n, const void* w, const void* a) {
+  assert(n % kQK == 0);
+  const auto* x = static_cast<const BlockQ4_1*>(w);
+  const auto* y = static_cast<const BlockQ8_1*>(a);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const int s = dot_nibbles(x[i].qs, y[i].qs, 0);
+    const float d = fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d);
+    acc = std::fma(d, static_cast<float>(s), acc);
+    acc = std::fma(fp16_to_f32(x[i].m), fp16_to_f32(y[i].s), acc);
+  }
+  return acc;
+}
+
+float vec_dot_q8_0_q8_0_bs(int64_t n, const void* w, const void* a) {
+  assert(n % kQK == 0);
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int s = 0;
+    for (int j = 0; j < kQK; ++j) s += x[i].qs[j] * y[i].qs[j];
+    acc = std::fma(fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d), static_cast<float>(s), acc);
+  }
+  return acc;
+}
+
 float vec_dot_q5_0_q8_0(int64_t n, const void* w, const void* a) {
   assert(n % kQK == 0);
   const auto* x = static_cast<const BlockQ5_0*>(w);

@@ -40,7 +40,9 @@ TEST(GraphCli, DumpShowsCompiledGraphAndMemory) {
 }
 
 // prepare-weights on the default model: every q4_1 weight (all 210 are matmul weights) is
-// stored as q4_1x2 where the CPU's q4_1 kernel reads it; switched off, none is.
+// stored as q4_1x16 where the block-sum order is in use (and the tied q8_0 table, read by the
+// embedding and the output head, as q8_0x16), or as q4_1x2 under EMBER_LLAMA_EXACT=1 (the
+// table stays plain); switched off, none is.
 TEST(GraphCli, DefaultModelWeightsArePrepared) {
   const std::string model = test::default_model_path();
   ASSERT_FALSE(model.empty()) << "the default model is missing: run scripts/fetch-model.sh";
@@ -50,15 +52,25 @@ TEST(GraphCli, DefaultModelWeightsArePrepared) {
   ASSERT_EQ(off.code, 0) << off.err;
   EXPECT_NE(off.out.find("# weights: 0 of 272 in a prepared layout (0.00 MiB"), std::string::npos) << off.out;
   EXPECT_EQ(off.out.find("layout="), std::string::npos);
-  if (!kernels::find_vec_dot_rows_packed_pairs(kernels::kTypeQ4_1)) {
+  const bool x16 = kernels::find_gemm_x16(kernels::kTypeQ4_1) != nullptr;
+  if (!x16 && !kernels::find_vec_dot_rows_packed_pairs(kernels::kTypeQ4_1)) {
     EXPECT_NE(on.out.find("# weights: 0 of 272"), std::string::npos);
     GTEST_SKIP() << "this CPU's q4_1 kernel reads plain weights: nothing to prepare";
   }
-  EXPECT_NE(on.out.find("# weights: 210 of 272 in a prepared layout"), std::string::npos) << on.out;
-  size_t n = 0;
-  for (size_t at = on.out.find("layout=q4_1x2"); at != std::string::npos; at = on.out.find("layout=q4_1x2", at + 1)) ++n;
-  EXPECT_EQ(n, 210u);
-  EXPECT_EQ(on.out.find("token_embd.weight\" layout="), std::string::npos) << "the tied q8_0 table stays plain";
+  auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = on.out.find(what); at != std::string::npos; at = on.out.find(what, at + 1)) ++n;
+    return n;
+  };
+  if (x16) {
+    EXPECT_NE(on.out.find("# weights: 211 of 272 in a prepared layout"), std::string::npos) << on.out;
+    EXPECT_EQ(count("layout=q4_1x16"), 210u);
+    EXPECT_NE(on.out.find("token_embd.weight\" layout=q8_0x16"), std::string::npos) << "the tied q8_0 table";
+  } else {
+    EXPECT_NE(on.out.find("# weights: 210 of 272 in a prepared layout"), std::string::npos) << on.out;
+    EXPECT_EQ(count("layout=q4_1x2"), 210u);
+    EXPECT_EQ(on.out.find("token_embd.weight\" layout="), std::string::npos) << "the tied q8_0 table stays plain";
+  }
 }
 
 TEST(GraphCli, PassesOffAndDumpAfter) {

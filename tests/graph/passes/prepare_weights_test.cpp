@@ -1,11 +1,16 @@
-// prepare-weights (graph/passes/prepare_weights.cpp): the q4_1 weights of matmul, matmul_cat,
-// matmul_add and norm_matmul nodes are stored as q4_1x2 where the CPU's chosen kernel reads
-// that layout (tests/data/graph/passes/prepare_weights.*.txt); a weight another reader wants
-// plain (an embedding table), a q8_0 weight, and a matmul_cat whose first weight has an odd row
-// count stay plain. Outputs are bit-identical at M = 1 and M = 6 on 1 and 2 threads (a thread's
-// rows start on a pair); each weight is packed once per store, however many graphs are
-// compiled, and the store reports it; without a store nothing changes; a backend refuses a
-// packed weight where its kernel does not read that layout.
+// prepare-weights (graph/passes/prepare_weights.cpp), in the two modes of the CPU's kernels:
+// - block sums (the default): q4_1 and q8_0 weights of matmul, matmul_cat, matmul_add and
+//   norm_matmul nodes whose row counts are multiples of 16 are stored as q4_1x16 / q8_0x16
+//   (tests/data/graph/passes/prepare_weights.x16.out.txt); a q4_1 embedding table, a 35-row
+//   weight and a matmul_cat with a 31-row weight stay plain; a q8_0 table read by both an
+//   embedding and a matmul (a tied head) is packed, and the embedding reads it packed.
+// - EMBER_LLAMA_EXACT=1: q4_1 weights as q4_1x2 (prepare_weights.out.txt); a weight another
+//   reader wants plain (an embedding table), a q8_0 weight, and a matmul_cat whose first
+//   weight has an odd row count stay plain.
+// Outputs are bit-identical at M = 1 and M = 6 on 1 and 2 threads (a thread's rows start on a
+// pair or a group); each weight is packed once per store, however many graphs are compiled,
+// and the store reports it; without a store nothing changes; a backend refuses a packed weight
+// where its kernel does not read that layout.
 #include "tests/graph/passes/pass_test_util.h"
 
 #include "kernels/cpu/gemm/gemm.h"
@@ -15,7 +20,16 @@ namespace {
 
 using passtest::Weights;
 
-bool cpu_packs_q4_1() { return kernels::find_vec_dot_rows_packed_pairs(kernels::kTypeQ4_1) != nullptr; }
+bool x16_mode() { return kernels::find_gemm_x16(kernels::kTypeQ4_1) != nullptr; }
+bool cpu_packs_q4_1() { return x16_mode() || kernels::find_vec_dot_rows_packed_pairs(kernels::kTypeQ4_1) != nullptr; }
+// The layout the matmuls ask for q4_1 weights in this mode.
+WeightLayout q4_1_layout() { return x16_mode() ? WeightLayout::Q4_1x16 : WeightLayout::Q4_1x2; }
+
+int count_prepared(const OpGraph& g) {
+  int n = 0;
+  for (const Node& node : g.nodes) n += node.op == OpKind::Weight && node.attrs.layout != WeightLayout::Plain;
+  return n;
+}
 
 struct Data {
   const void *q, *k, *v, *o, *odd, *norm, *table, *head, *uneven_a, *uneven_b;
@@ -85,8 +99,14 @@ TEST(PrepareWeights, PacksTheQ4_1WeightsOfMatmuls) {
   ctx.weights = &store;
   ASSERT_TRUE(run_prepare_weights(g, ctx).ok());
   ASSERT_TRUE(verify(g).ok()) << verify(g).message();
-  passtest::expect_graph_text(g, "prepare_weights.out.txt");
-  EXPECT_EQ(count_layout(g, WeightLayout::Q4_1x2), 5);  // q, k, v, o, odd
+  if (x16_mode()) {
+    passtest::expect_graph_text(g, "prepare_weights.x16.out.txt");
+    EXPECT_EQ(count_layout(g, WeightLayout::Q4_1x16), 4);  // q, k, v, o
+    EXPECT_EQ(count_layout(g, WeightLayout::Q8_0x16), 1);  // head
+  } else {
+    passtest::expect_graph_text(g, "prepare_weights.out.txt");
+    EXPECT_EQ(count_layout(g, WeightLayout::Q4_1x2), 5);  // q, k, v, o, odd
+  }
   for (const Node& n : g.nodes)
     if (n.op == OpKind::Weight && (n.attrs.name == "table" || n.attrs.name.rfind("uneven", 0) == 0))
       EXPECT_EQ(n.attrs.layout, WeightLayout::Plain) << n.attrs.name;
@@ -107,7 +127,7 @@ TEST(PrepareWeights, OutputsBitIdentical) {
       OpGraph before = test_graph(d, M);
       OpGraph after = before;
       ASSERT_TRUE(run_prepare_weights(after, ctx).ok());
-      ASSERT_EQ(count_layout(after, WeightLayout::Q4_1x2), 5);
+      ASSERT_EQ(count_prepared(after), 5);
       const std::vector<float> x = passtest::random_floats(static_cast<size_t>(M * 64), 23);
       const auto want = run(*be, before, x), got = run(*be, after, x);
       EXPECT_TRUE(passtest::bit_equal(want, got));
@@ -129,8 +149,10 @@ TEST(PrepareWeights, PacksEachWeightOncePerStore) {
   OpGraph a = test_graph(d, 1), b = test_graph(d, 7);
   ASSERT_TRUE(run_prepare_weights(a, ctx).ok());
   const size_t bytes = store.packed_bytes();
-  // q, k, v (64 + 32 + 32 rows of 64), o (64 of 128), odd (35 of 64): 20 bytes per 32 elements.
-  EXPECT_EQ(bytes, static_cast<size_t>((64 + 32 + 32) * 2 * 20 + 64 * 4 * 20 + 35 * 2 * 20));
+  // q, k, v (64 + 32 + 32 rows of 64), o (64 of 128): 20 bytes per 32 elements; then odd (35 of
+  // 64) in pair mode, head (48 q8_0 rows of 64, 34 bytes per 32) in block-sum mode.
+  const size_t q4_1_bytes = (64 + 32 + 32) * 2 * 20 + 64 * 4 * 20;
+  EXPECT_EQ(bytes, q4_1_bytes + (x16_mode() ? 48 * 2 * 34 : 35 * 2 * 20));
   ASSERT_TRUE(run_prepare_weights(b, ctx).ok());
   EXPECT_EQ(store.packed_bytes(), bytes) << "a second graph must reuse the packed weights";
   EXPECT_EQ(released.size(), 5u);
@@ -156,7 +178,7 @@ TEST(PrepareWeights, BackendRefusesALayoutItsKernelDoesNotRead) {
   OpGraph g = test_graph(d, 2);
   auto be = passtest::cpu_backend();
   for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (g.nodes[i].op == OpKind::Weight && g.nodes[i].attrs.name == "table") g.nodes[i].attrs.layout = WeightLayout::Q4_1x2;
+    if (g.nodes[i].op == OpKind::Weight && g.nodes[i].attrs.name == "table") g.nodes[i].attrs.layout = q4_1_layout();
   ASSERT_TRUE(verify(g).ok());
   int refused = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -164,7 +186,7 @@ TEST(PrepareWeights, BackendRefusesALayoutItsKernelDoesNotRead) {
     if (!s.ok) {
       ++refused;
       EXPECT_EQ(g.nodes[i].op, OpKind::Embedding);
-      EXPECT_NE(s.reason.find("q4_1x2"), std::string::npos) << s.reason;
+      EXPECT_NE(s.reason.find(layout_name(q4_1_layout())), std::string::npos) << s.reason;
     }
   }
   EXPECT_EQ(refused, 1);
@@ -172,6 +194,53 @@ TEST(PrepareWeights, BackendRefusesALayoutItsKernelDoesNotRead) {
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (g.nodes[i].op == OpKind::Weight && g.nodes[i].attrs.name == "head") g.nodes[i].attrs.layout = WeightLayout::Q4_1x2;
   EXPECT_FALSE(verify(g).ok());
+  // Nor a 35-row weight marked q4_1x16 (groups of 16 rows), nor a q4_1 one marked q8_0x16.
+  OpGraph h = test_graph(d, 2);
+  for (Node& n : h.nodes)
+    if (n.op == OpKind::Weight && n.attrs.name == "odd") n.attrs.layout = WeightLayout::Q4_1x16;
+  EXPECT_FALSE(verify(h).ok());
+  OpGraph h2 = test_graph(d, 2);
+  for (Node& n : h2.nodes)
+    if (n.op == OpKind::Weight && n.attrs.name == "q") n.attrs.layout = WeightLayout::Q8_0x16;
+  EXPECT_FALSE(verify(h2).ok());
+}
+
+// A q8_0 table read by an embedding and by a matmul (a tied output head): in block-sum mode it
+// is packed once as q8_0x16, the embedding reads its rows back from that layout, and both
+// outputs are bit-identical to the plain graph's.
+TEST(PrepareWeights, TiedQ8_0TableIsPackedAndEmbeddingReadsIt) {
+  if (!x16_mode()) GTEST_SKIP() << "the block-sum order is off (EMBER_LLAMA_EXACT=1 or no AVX2): the table stays plain";
+  Weights w;
+  const void* table = w.make(DType::Q8_0, 48, 64);
+  for (int threads : {1, 2}) {
+    for (int64_t M : {1, 5}) {
+      SCOPED_TRACE("threads " + std::to_string(threads) + " M " + std::to_string(M));
+      Builder b;
+      Value x = b.input("x", DType::F32, {M, 64});
+      Value t = b.weight("table", DType::Q8_0, {48, 64}, table);
+      Value head = b.matmul(x, t);
+      Value ids = b.input("ids", DType::I32, {2});
+      Value emb = b.embedding(t, ids);
+      b.output(head);
+      b.output(emb);
+      auto built = b.finish();
+      ASSERT_TRUE(built.ok()) << built.message();
+      OpGraph before = std::move(built).value();
+      OpGraph after = before;
+      auto be = passtest::cpu_backend(threads);
+      WeightStore store;
+      PassContext ctx;
+      ctx.backend = be.get();
+      ctx.weights = &store;
+      ASSERT_TRUE(run_prepare_weights(after, ctx).ok());
+      ASSERT_TRUE(verify(after).ok()) << verify(after).message();
+      ASSERT_EQ(count_layout(after, WeightLayout::Q8_0x16), 1);
+      for (size_t i = 0; i < after.nodes.size(); ++i) ASSERT_TRUE(be->supports(after, static_cast<int>(i)).ok) << i;
+      const std::vector<float> xs = passtest::random_floats(static_cast<size_t>(M * 64), 5);
+      const auto want = run(*be, before, xs), got = run(*be, after, xs);
+      EXPECT_TRUE(passtest::bit_equal(want, got));
+    }
+  }
 }
 
 }  // namespace
