@@ -31,35 +31,68 @@ void Sampler::accept(int32_t token) {
   while (history_.size() > static_cast<size_t>(p_.penalty_window)) history_.pop_front();
 }
 
-void Sampler::apply_chain(std::span<const float> logits) {
-  cand_.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) cand_[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
+namespace {
 
-  // 1. penalties
+// Candidates ordered best first: higher logit, then lower id.
+bool by_logit(const Sampler::Candidate& a, const Sampler::Candidate& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+// The k best of v (ids = indices) in by_logit order, by one pass that keeps them in a heap
+// whose top is the worst kept: an element enters only if it beats that one. Ids rise along the
+// pass, so on a tie with the worst kept the newcomer (higher id) loses, as by_logit says. The
+// result is exactly partial_sort's first k, without building a candidate per logit.
+void top_k_of(std::span<const float> v, size_t k, std::vector<Sampler::Candidate>* out) {
+  out->clear();
+  if (k == 0) return;
+  out->reserve(k);
+  auto worse_on_top = [](const Sampler::Candidate& a, const Sampler::Candidate& b) { return by_logit(a, b); };
+  size_t i = 0;
+  for (; i < v.size() && out->size() < k; ++i) {
+    out->push_back({static_cast<int32_t>(i), v[i], 0.0f});
+    std::push_heap(out->begin(), out->end(), worse_on_top);
+  }
+  float floor = out->front().logit;
+  for (; i < v.size(); ++i) {
+    if (!(v[i] > floor)) continue;  // most logits stop here
+    std::pop_heap(out->begin(), out->end(), worse_on_top);
+    out->back() = {static_cast<int32_t>(i), v[i], 0.0f};
+    std::push_heap(out->begin(), out->end(), worse_on_top);
+    floor = out->front().logit;
+  }
+  std::sort(out->begin(), out->end(), by_logit);
+}
+
+}  // namespace
+
+void Sampler::apply_chain(std::span<const float> logits) {
+  // 1. penalties, on a copy of the logits (only where some are on and there is a history)
+  std::span<const float> v = logits;
   if (!history_.empty() && (p_.repeat_penalty != 1.0f || p_.frequency_penalty != 0 || p_.presence_penalty != 0)) {
+    penalized_.assign(logits.begin(), logits.end());
     std::unordered_map<int32_t, int> counts;
     for (int32_t t : history_) counts[t]++;
     for (auto [id, count] : counts) {
-      if (id < 0 || static_cast<size_t>(id) >= cand_.size()) continue;
-      float& l = cand_[id].logit;
+      if (id < 0 || static_cast<size_t>(id) >= penalized_.size()) continue;
+      float& l = penalized_[id];
       l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
       l -= static_cast<float>(count) * p_.frequency_penalty + p_.presence_penalty;
     }
+    v = penalized_;
   }
-  auto by_logit = [](const Candidate& a, const Candidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  };
   if (p_.temperature == 0) {  // greedy: only the best survives
-    auto best = std::min_element(cand_.begin(), cand_.end(), by_logit);
-    Candidate c = *best;
-    c.p = 1.0f;
-    cand_.assign(1, c);
+    top_k_of(v, std::min<size_t>(1, v.size()), &cand_);
+    if (!cand_.empty()) cand_[0].p = 1.0f;
     return;
   }
   // 2. top-k (sorts the survivors)
-  size_t k = p_.top_k > 0 ? std::min(cand_.size(), static_cast<size_t>(p_.top_k)) : cand_.size();
-  std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), by_logit);
-  cand_.resize(k);
+  if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < v.size()) {
+    top_k_of(v, static_cast<size_t>(p_.top_k), &cand_);
+  } else {
+    cand_.resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) cand_[i] = {static_cast<int32_t>(i), v[i], 0.0f};
+    std::sort(cand_.begin(), cand_.end(), by_logit);
+  }
   auto softmax = [&](float temp) {
     const float mx = cand_.front().logit;
     double sum = 0;

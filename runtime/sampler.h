@@ -58,6 +58,7 @@ class Sampler {
   std::mt19937_64 rng_;
   std::deque<int32_t> history_;
   std::vector<Candidate> cand_;
+  std::vector<float> penalized_;  // the logits with the penalties applied (when some are on)
 };
 
 }  // namespace ember::runtime

@@ -167,6 +167,56 @@ TEST(Sampler, TopKKeepsTheKHighest) {
   EXPECT_EQ(make(p).candidates(logits).size(), 6u);
 }
 
+// Top-k by its one-pass heap against a full sort by (logit desc, id asc), on a vocabulary-sized
+// row with many ties (logits on a coarse grid), with and without penalties; greedy picks the
+// first of the largest.
+TEST(Sampler, TopKMatchesAFullSortWithTies) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> grid(-40, 40);
+  std::vector<float> logits(49152);
+  for (float& l : logits) l = 0.25f * static_cast<float>(grid(rng));
+  for (int32_t k : {1, 2, 40, 1000}) {
+    for (bool penalties : {false, true}) {
+      SamplerParams p = plain();
+      p.top_k = k;
+      std::vector<float> eff = logits;
+      auto s = Sampler::create(p);
+      if (penalties) {
+        p.repeat_penalty = 1.3f;
+        p.presence_penalty = 0.5f;
+        s = Sampler::create(p);
+        for (int32_t t : {7, 7, 123, 40000}) {
+          s->accept(t);
+        }
+        for (int32_t t : {7, 123, 40000}) {
+          float& l = eff[t];
+          l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+          l -= static_cast<float>(t == 7 ? 2 : 1) * p.frequency_penalty + p.presence_penalty;
+        }
+      }
+      ASSERT_TRUE(s.ok());
+      std::vector<int32_t> ids(eff.size());
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+      std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return eff[a] > eff[b]; });
+      const auto got = s->candidates(logits);
+      ASSERT_EQ(got.size(), static_cast<size_t>(k)) << "k " << k;
+      for (int32_t i = 0; i < k; ++i) {
+        ASSERT_EQ(got[i].id, ids[i]) << "k " << k << " penalties " << penalties << " rank " << i;
+        ASSERT_EQ(got[i].logit, eff[ids[i]]);
+      }
+      if (k == 1) {
+        SamplerParams g = p;
+        g.temperature = 0;
+        auto gs = Sampler::create(g);
+        ASSERT_TRUE(gs.ok());
+        if (penalties)
+          for (int32_t t : {7, 7, 123, 40000}) gs->accept(t);
+        EXPECT_EQ(gs->sample(logits), ids[0]);
+      }
+    }
+  }
+}
+
 TEST(Sampler, TopPCutsAtTheSmallestPrefixReachingP) {
   // Probabilities 0.4, 0.3, 0.2, 0.1 (ids scrambled).
   const std::vector<float> logits = log_probs({0.2, 0.4, 0.1, 0.3});

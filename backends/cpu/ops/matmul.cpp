@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 
 #include "backends/cpu/ops/ops.h"
 #include "kernels/cpu/fp16.h"
@@ -35,6 +36,10 @@ namespace {
 
 // Where the activation blocks' f32 scales start in the matmul scratch, after the rows.
 size_t scales_offset(size_t act_bytes) { return (act_bytes + 63) & ~size_t{63}; }
+// Where the x16 matmul's shared work counter lies: after the scales, on its own cache line.
+size_t counter_offset(size_t act_bytes, int64_t M, int64_t bpr) {
+  return (scales_offset(act_bytes) + 2 * static_cast<size_t>((M + 3) * bpr) * sizeof(float) + 63) & ~size_t{63};
+}
 
 // The f16 scale (and q8_1 sum) of activation blocks [first, last) of a row, widened to f32
 // for the pair-mode and x16 kernels, block-major: block i of this row at ad[i * stride]. For
@@ -71,8 +76,8 @@ size_t matmul_scratch_bytes(const Node&, const TensorDesc& x, const TensorDesc& 
   if (!k || k->act_type == kernels::kTypeF32) return 0;
   const kernels::QuantTypeKernels* a = kernels::find_quant_kernels(k->act_type);
   size_t bytes = static_cast<size_t>(x.shape[0]) * kernels::quant_row_bytes(*a, x.shape[1]);
-  if (widens_scales(static_cast<uint32_t>(w.dtype)))  // + f32 scales and sums
-    bytes = scales_offset(bytes) + 2 * static_cast<size_t>((x.shape[0] + 3) * (x.shape[1] / a->block_elems)) * sizeof(float);
+  if (widens_scales(static_cast<uint32_t>(w.dtype)))  // + f32 scales and sums, + the x16 work counter
+    bytes = counter_offset(bytes, x.shape[0], x.shape[1] / a->block_elems) + 64;
   return bytes;
 }
 
@@ -151,9 +156,12 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
       ad = reinterpret_cast<float*>(c.scratch + scales_offset(static_cast<size_t>(M) * act_row));
       as = ad + (M + 3) * bpr;
       // The 3 padding columns are read (and ignored) by kernels that load four rows at once.
-      if (c.ith == 0)
+      if (c.ith == 0) {
         for (int64_t i = 0; i < bpr; ++i)
           for (int64_t r = M; r < M + 3; ++r) ad[i * (M + 3) + r] = as[i * (M + 3) + r] = 0.0f;
+        if (gemm_x16)  // no thread takes work before the barrier below
+          *reinterpret_cast<int64_t*>(c.scratch + counter_offset(static_cast<size_t>(M) * act_row, M, bpr)) = 0;
+      }
     }
     int64_t b, e;
     split_range(M * bpr, c.ith, c.nth, &b, &e);
@@ -202,16 +210,49 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
     return static_cast<const uint8_t*>(m.w[s]) + (n - first_row[s]) * w_row;
   };
   float* y = static_cast<float*>(c.out);
+  if (gemm_x16) {
+    // Row groups are handed out in chunks from a shared counter rather than split evenly up
+    // front: on a shared or virtual machine one thread often runs slower for a while, and the
+    // others would wait for it at the next barrier. Which thread computes a group changes no bit.
+    std::atomic_ref<int64_t> next(*reinterpret_cast<int64_t*>(c.scratch + counter_offset(static_cast<size_t>(M) * act_row, M, bpr)));
+    const int64_t groups = N / 16;
+    const int64_t chunk = std::max<int64_t>(1, groups / (16 * c.nth));
+    kernels::GemmX16Args p;
+    p.k = K;
+    p.a = act;
+    p.a_stride = act_row;
+    p.rows = M;
+    p.ad = ad;
+    p.as = as;
+    p.asum = reinterpret_cast<const int32_t*>(as);
+    p.s_stride = M + 3;
+    p.y_stride = N;
+    for (;;) {
+      const int64_t g0 = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (g0 >= groups) break;
+      const int64_t n0 = 16 * g0, n1 = 16 * std::min(groups, g0 + chunk);
+      for (int64_t n = n0; n < n1; n += 16 * p.groups) {  // one call per weight (matmul_cat)
+        const int s = segment(n);
+        p.w = row_ptr(n);
+        p.groups = (std::min(n1, first_row[s + 1]) - n) / 16;
+        p.y = y + n;
+        gemm_x16(p);
+      }
+      if (m.addend) {  // epilogue, while the chunk's outputs are still in cache
+        for (int64_t r = 0; r < M; ++r) {
+          float* yr = y + r * N;
+          const float* ar = m.addend_is_row ? m.addend : m.addend + r * N;
+          for (int64_t n = n0; n < n1; ++n) yr[n] = yr[n] + ar[n];
+        }
+      }
+    }
+    return;
+  }
   int64_t nb, ne;
   split_range(N, c.ith, c.nth, &nb, &ne);
   if (packed) {  // a thread's rows start on a pair (every weight but the last has even rows)
     nb -= nb % 2;
     if (ne < N) ne -= ne % 2;
-  }
-  if (x16) {  // a thread's rows start on a group (every weight has a multiple of 16 rows)
-    split_range(N / 16, c.ith, c.nth, &nb, &ne);
-    nb *= 16;
-    ne *= 16;
   }
   // Blocks of weight rows stay in cache while every activation row passes over them.
   constexpr int64_t kRowBlock = 16;
@@ -223,7 +264,7 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   // f32 weights: the f32 GEMM (kernels/cpu/gemm/gemm_f32.h, any M, bit-identical to the per-row
   // dot) takes the thread's whole range and blocks it itself.
   const kernels::GemmF32Fn gemm_f32 = w.dtype == DType::F32 ? kernels::find_gemm_f32() : nullptr;
-  const int64_t row_block = gemm_f32 || gemm_x16 ? std::max<int64_t>(ne - nb, 1) : kRowBlock;
+  const int64_t row_block = gemm_f32 ? std::max<int64_t>(ne - nb, 1) : kRowBlock;
   kernels::VecDotFn dots[kMaxMatMulWeights];
   for (int s = 0; s < m.n_weights; ++s)
     dots[s] = kernels::vec_dot_for_weight(static_cast<uint32_t>(w.dtype), m.w_desc[s]->shape[0]);
@@ -244,25 +285,6 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         p.y = y + n;
         p.sgemm_order = m.w_desc[s]->shape[0] % 4 == 0;
         gemm_f32(p);
-      }
-    } else if (gemm_x16) {
-      // The kernel walks its groups one by one, every activation row over each group.
-      kernels::GemmX16Args p;
-      p.k = K;
-      p.a = act;
-      p.a_stride = act_row;
-      p.rows = M;
-      p.ad = ad;
-      p.as = as;
-      p.s_stride = M + 3;
-      p.y_stride = N;
-      p.asum = reinterpret_cast<const int32_t*>(as);
-      for (int64_t n = n0; n < n1; n += 16 * p.groups) {  // one call per weight (matmul_cat)
-        const int s = segment(n);
-        p.w = row_ptr(n);
-        p.groups = (std::min(n1, first_row[s + 1]) - n) / 16;
-        p.y = y + n;
-        gemm_x16(p);
       }
     } else if (rows_dot) {
       kernels::DotRowsArgs p;
