@@ -277,8 +277,8 @@ void register_all() {
     int64_t ctx;
     int seqs;
   };
-  // One sequence decoding at growing context; 16 sequences at 512 (a serving batch).
-  constexpr Case kCases[] = {{512, 1}, {1024, 1}, {4096, 1}, {16384, 1}, {512, 16}};
+  // One sequence decoding at growing context; 16 sequences at 128 and 512 (serving batches).
+  constexpr Case kCases[] = {{512, 1}, {1024, 1}, {4096, 1}, {16384, 1}, {128, 16}, {512, 16}};
   constexpr struct {
     DType type;
     const char* name;

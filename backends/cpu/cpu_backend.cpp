@@ -1,6 +1,8 @@
 // The CPU backend: host memory, a synchronous queue, and plans that run every op of a graph
 // on a persistent thread pool with a barrier between ops.
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -14,6 +16,56 @@
 
 namespace ember {
 namespace {
+
+// EMBER_OP_PROFILE=1: per op kind and thread, the time spent in the op and waiting at the
+// barrier after it, summed over the process and printed to stderr at exit. A diagnostic (what
+// a step spends where, how unevenly the threads finish), off unless asked for.
+class OpProfile {
+ public:
+  static OpProfile* get() {
+    static OpProfile* p = [] {
+      const char* v = std::getenv("EMBER_OP_PROFILE");
+      return v && *v && std::strcmp(v, "0") != 0 ? new OpProfile : nullptr;
+    }();
+    return p;
+  }
+  void add(int ith, OpKind op, int64_t run_ns, int64_t wait_ns) {
+    if (ith >= kThreads) return;
+    Slot& s = slots_[ith][static_cast<int>(op)];
+    s.run_ns += run_ns;
+    s.wait_ns += wait_ns;
+    ++s.calls;
+  }
+  ~OpProfile() = default;
+
+ private:
+  static constexpr int kThreads = 64, kOps = 64;
+  struct Slot {
+    int64_t run_ns = 0, wait_ns = 0, calls = 0;
+  };
+  OpProfile() { std::atexit([] { get()->print(); }); }
+  void print() const {
+    int64_t total = 0;
+    for (const auto& t : slots_)
+      for (const Slot& s : t) total += s.run_ns + s.wait_ns;
+    std::fprintf(stderr, "ember op profile (ms; run / wait at the barrier after it, per thread):\n");
+    for (int op = 0; op < kOps; ++op) {
+      int64_t sum = 0;
+      for (const auto& t : slots_) sum += t[op].run_ns + t[op].wait_ns;
+      if (sum == 0) continue;
+      std::fprintf(stderr, "  %-16s %5.1f%%", op_name(static_cast<OpKind>(op)), 100.0 * static_cast<double>(sum) / static_cast<double>(total));
+      for (int t = 0; t < kThreads; ++t)
+        if (slots_[t][op].calls)
+          std::fprintf(stderr, "  t%d %.1f / %.1f", t, slots_[t][op].run_ns / 1e6, slots_[t][op].wait_ns / 1e6);
+      std::fprintf(stderr, "  (%lld calls)\n", static_cast<long long>(slots_[0][op].calls));
+    }
+  }
+  Slot slots_[kThreads][kOps];
+};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 constexpr size_t kAlign = 64;
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
@@ -312,6 +364,14 @@ class CpuBackend final : public Backend {
           c.in_desc[k] = &g.nodes[n.inputs[k]].out;
           c.in_layout[k] = g.nodes[n.inputs[k]].attrs.layout;
           c.in_stride[k] = p.row_stride[n.inputs[k]];
+        }
+        if (OpProfile* prof = OpProfile::get()) {
+          const int64_t t0 = now_ns();
+          fn(c);
+          const int64_t t1 = now_ns();
+          pool_.barrier();
+          prof->add(ith, n.op, t1 - t0, now_ns() - t1);
+          continue;
         }
         fn(c);
         pool_.barrier();

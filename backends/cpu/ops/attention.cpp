@@ -215,11 +215,40 @@ static void attention_run(const OpCtx& c, bool rope) {
   if (c.nth == 1 || n_items >= 2 * c.nth || max_pos < kSplitMinPositions) {
     // Items dealt round-robin: a causal token's cost grows with its position, so contiguous
     // ranges would leave the thread with the early tokens idle.
+    // Each tile is told the first K rows of this thread's next one (AttnTile::next_k, a
+    // prefetch hint), so a run of short tiles keeps the memory busy across tile boundaries:
+    // items are run one behind the walk.
+    struct Item {
+      int32_t s;
+      int64_t t0, t1, kvh, h0, h1;
+      int accs;
+    };
+    Item prev{};
+    bool have_prev = false;
+    int64_t prefetched = 0;  // K rows of prev's tile its predecessor asked for
+    auto run = [&](const Item& it, const Item* next) {
+      fill_tile(it.s, it.t0, it.t1, it.kvh, it.h0, it.h1, it.accs);
+      tile.prefetched_k_rows = prefetched;
+      tile.next_k = kernels::KvRows{};
+      tile.next_k_rows = prefetched = 0;
+      if (next && (next->kvh < 0) == (it.kvh < 0)) {  // rows of the same width
+        int32_t pmax = 0;
+        for (int64_t t = next->t0; t < next->t1; ++t) pmax = std::max(pmax, kv.positions[t]);
+        tile.next_k = tile.k;
+        tile.next_k.base = static_cast<const uint8_t*>(c.in[1]) + (next->kvh < 0 ? 0 : static_cast<size_t>(next->kvh) * row_bytes);
+        tile.next_k.blocks = kv.seq_blocks[next->s];
+        tile.next_k_rows = prefetched = std::min<int64_t>(kernels::kAttnChunk, pmax + 1);
+      }
+      k.tile(tile);
+    };
     for_each_item([&](int64_t item, int32_t s, int64_t t0, int64_t t1, int64_t kvh, int64_t h0, int64_t h1, int accs) {
       if (item % c.nth != c.ith) return;
-      fill_tile(s, t0, t1, kvh, h0, h1, accs);
-      k.tile(tile);
+      const Item cur{s, t0, t1, kvh, h0, h1, accs};
+      if (have_prev) run(prev, &cur);
+      prev = cur;
+      have_prev = true;
     });
+    if (have_prev) run(prev, nullptr);
     return;
   }
 

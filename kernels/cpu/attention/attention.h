@@ -51,6 +51,14 @@ struct AttnTile {
   float* const* out = nullptr;  // out[i]: D floats
   float* scratch = nullptr;     // attention_tile_scratch_floats(nq, score_stride, D) floats
   int64_t score_stride = 0;     // > every last[i]
+  // A hint, no effect on any value: the K rows the caller's next tile reads first (positions
+  // [0, next_k_rows) of next_k, rows of the same heads). A SIMD tile asks for them while its
+  // own p·V runs, so a run of short tiles (many sequences decoding) keeps the memory busy
+  // between tiles; the next tile then skips asking for the first next_k_rows again
+  // (prefetched_k_rows).
+  KvRows next_k;
+  int64_t next_k_rows = 0;
+  int64_t prefetched_k_rows = 0;
 };
 
 inline int query_head(const AttnTile& t, int i) { return t.head ? t.head[i] : 0; }
