@@ -492,6 +492,36 @@ TEST(AttentionSimd, TileIsBitIdenticalToScalar) {
 // The 8-lane exp of kernels/cpu/vecmath: accurate against libm (relative error below 2^-22,
 // i.e. a couple of ulps; flushes to 0 / inf where expf does), and its AVX2 / NEON variant bit-identical to the
 // scalar emulation over normal, scaled (|n| > 126) and out-of-range (|n| > 192) inputs.
+// round_f16 of every variant against the scalar f16 round trip (kernels/cpu/fp16.h), bit for
+// bit: ties to even, the smallest normal and subnormal halves, overflow to inf, signed zeros,
+// infinities, and a random spread; lengths with tails of every size.
+TEST(VecMath, RoundF16IsBitIdenticalToScalar) {
+  std::vector<float> xs = {0.0f, -0.0f, 1.0f, -1.0f, 65504.0f, 65519.0f, 65520.0f, -65520.0f, 1e10f, INFINITY,
+                           -INFINITY, 0x1p-14f, 0x1p-15f, 0x1p-24f, 0x1p-25f, 0x1.8p-25f, 0x1p-26f, 1.0f + 0x1p-11f,
+                           1.0f + 0x3p-11f, 2049.0f, 2051.0f, -3.0001f};
+  for (float x : random_floats(997, 11, 70000.0f)) xs.push_back(x);
+  for (float x : random_floats(500, 12, 1e-4f)) xs.push_back(x);
+  const VecMathKernels& s = vecmath_kernels_scalar();
+  std::vector<const VecMathKernels*> variants;
+#if defined(__x86_64__)
+  if (have_avx2()) variants.push_back(&vecmath_kernels_avx2());
+  if (cpu_features().x86_avx512_vnni()) variants.push_back(&vecmath_kernels_avx512());
+#elif defined(__aarch64__)
+  variants.push_back(&vecmath_kernels_neon());
+#endif
+  if (variants.empty()) GTEST_SKIP() << "no SIMD vecmath variant on this CPU";
+  for (const VecMathKernels* v : variants) {
+    for (size_t n : {xs.size(), xs.size() - 1, xs.size() - 7, size_t{15}, size_t{3}}) {
+      SCOPED_TRACE(std::string(v->isa) + " n=" + std::to_string(n));
+      std::vector<float> want(xs.begin(), xs.begin() + static_cast<std::ptrdiff_t>(n)), got = want;
+      s.round_f16(want.data(), static_cast<int64_t>(n));
+      v->round_f16(got.data(), static_cast<int64_t>(n));
+      for (size_t i = 0; i < n; ++i)
+        ASSERT_EQ(std::memcmp(&want[i], &got[i], 4), 0) << xs[i] << ": " << got[i] << " vs " << want[i];
+    }
+  }
+}
+
 TEST(VecMath, Exp8IsAccurateAndSimdIsBitIdentical) {
   std::vector<float> xs;
   for (float x = -110.0f; x <= 90.0f; x += 0.0137f) xs.push_back(x);

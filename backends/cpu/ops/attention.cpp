@@ -40,7 +40,6 @@ namespace ember::cpu {
 // grouping changes no bit.
 namespace {
 
-inline float round_f16(float x) { return kernels::fp16_to_f32(kernels::f32_to_fp16(x)); }
 
 // Tokens per tile for a GQA group: about 16 queries per tile.
 int64_t tile_tokens(int64_t group) { return group >= 16 ? 1 : 16 / group; }
@@ -121,6 +120,7 @@ static void attention_run(const OpCtx& c, bool rope) {
   float* qtile = reinterpret_cast<float*>(c.thread_scratch);
   float* tile_scratch_f = qtile + ts.q_floats;
   const kernels::AttentionKernels& k = kernels::attention_kernels();
+  const kernels::VecMathKernels& vm = kernels::vecmath_kernels();
   const int64_t tq = tile_tokens(group), th = tile_heads(group);
   const OpAttrs& a = c.node->attrs;
   const float theta_scale = rope ? rope_theta_scale(a) : 0.0f;
@@ -186,12 +186,9 @@ static void attention_run(const OpCtx& c, bool rope) {
       for (int64_t h = h0; h < h1; ++h, ++nq) {
         const float* src = row_at(c.in[0], c.in_stride[0], t) + h * D;
         float* dst = qtile + nq * D;
-        if (rope) {
-          rope_head(a, cosv, sinv, src, dst, D);
-          for (int64_t d = 0; d < D; ++d) dst[d] = round_f16(dst[d]);
-        } else {
-          for (int64_t d = 0; d < D; ++d) dst[d] = round_f16(src[d]);
-        }
+        if (rope) rope_head(a, cosv, sinv, src, dst, D);
+        else std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(D));
+        vm.round_f16(dst, D);
         last[nq] = kv.positions[t];
         outs[nq] = out + (t * H + h) * D;
         qhead[nq] = kvh < 0 ? static_cast<int32_t>(h / group) : 0;

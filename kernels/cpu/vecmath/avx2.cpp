@@ -58,8 +58,15 @@ float exp8_sum_avx2(float* v, float max) {
 
 }  // namespace
 
+static void round_f16_avx2(float* v, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(v + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) v[i] = _cvtsh_ss(_cvtss_sh(v[i], _MM_FROUND_TO_NEAREST_INT));
+}
+
 const VecMathKernels& vecmath_kernels_avx2() {
-  static const VecMathKernels k{"avx2", silu_mul_avx2, exp8_sum_avx2, exp8_sums_each<exp8_sum_avx2>};
+  static const VecMathKernels k{"avx2", silu_mul_avx2, exp8_sum_avx2, exp8_sums_each<exp8_sum_avx2>, round_f16_avx2};
   return k;
 }
 

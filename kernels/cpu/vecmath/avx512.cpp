@@ -92,8 +92,15 @@ void exp8_sums_avx512(float* v, int64_t groups, float max, float* sums) {
 
 }  // namespace
 
+static void round_f16_avx512(float* v, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(v + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) v[i] = _cvtsh_ss(_cvtss_sh(v[i], _MM_FROUND_TO_NEAREST_INT));
+}
+
 const VecMathKernels& vecmath_kernels_avx512() {
-  static const VecMathKernels k{"avx512", silu_mul_avx512, exp8_sum_avx512, exp8_sums_avx512};
+  static const VecMathKernels k{"avx512", silu_mul_avx512, exp8_sum_avx512, exp8_sums_avx512, round_f16_avx512};
   return k;
 }
 

@@ -59,8 +59,17 @@ float exp8_sum_neon(float* v, float max) {
 
 }  // namespace
 
+static void round_f16_neon(float* v, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(v + i, vcvt_f32_f16(vcvt_f16_f32(vld1q_f32(v + i))));
+  for (; i < n; ++i) {
+    const float32x4_t x = vdupq_n_f32(v[i]);
+    v[i] = vgetq_lane_f32(vcvt_f32_f16(vcvt_f16_f32(x)), 0);
+  }
+}
+
 const VecMathKernels& vecmath_kernels_neon() {
-  static const VecMathKernels k{"neon", silu_mul_neon, exp8_sum_neon, exp8_sums_each<exp8_sum_neon>};
+  static const VecMathKernels k{"neon", silu_mul_neon, exp8_sum_neon, exp8_sums_each<exp8_sum_neon>, round_f16_neon};
   return k;
 }
 

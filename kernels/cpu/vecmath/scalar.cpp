@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/fp16.h"
 #include "kernels/cpu/vecmath/vecmath.h"
 #include "kernels/cpu/verbose.h"
 
@@ -58,8 +59,13 @@ float exp8_lane(float x) {
   return std::fma(s2, p, s2) * s1;
 }
 
+static void round_f16_scalar(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) v[i] = fp16_to_f32(f32_to_fp16(v[i]));
+}
+
 const VecMathKernels& vecmath_kernels_scalar() {
-  static const VecMathKernels k{"scalar", silu_mul_scalar, exp8_sum_scalar, exp8_sums_each<exp8_sum_scalar>};
+  static const VecMathKernels k{"scalar", silu_mul_scalar, exp8_sum_scalar, exp8_sums_each<exp8_sum_scalar>,
+                                round_f16_scalar};
   return k;
 }
 

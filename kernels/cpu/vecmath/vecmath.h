@@ -26,6 +26,9 @@ struct VecMathKernels {
   float (*exp8_sum)(float* v, float max);
   // exp8_sum over `groups` consecutive groups of 8: sums[g] = exp8_sum(v + 8 * g, max).
   void (*exp8_sums)(float* v, int64_t groups, float max, float* sums);
+  // v[i] = f16(v[i]) widened back, round to nearest even (IEEE; f32_to_fp16 / fp16_to_f32 of
+  // kernels/cpu/fp16.h for every finite or infinite value).
+  void (*round_f16)(float* v, int64_t n);
 };
 
 // exp8_sums one group at a time through an exp8_sum (the variants without a wider loop).
