@@ -167,6 +167,12 @@ void gemm_q4_1x16_q8_1_avx512(const GemmX16Args& p);
 void gemm_q8_0x16_q8_0_avx2(const GemmX16Args& p);
 void gemm_q8_0x16_q8_0_avx512(const GemmX16Args& p);
 #endif
+#if defined(__aarch64__)
+// neon_dotprod_x16.cpp (armv8.2 dot product): four rows per register, vdotq_laneq_s32 against
+// the activation's 4-byte groups in place (no broadcast).
+void gemm_q4_1x16_q8_1_dotprod(const GemmX16Args& p);
+void gemm_q8_0x16_q8_0_dotprod(const GemmX16Args& p);
+#endif
 struct GemmX16Candidate {
   const char* isa;
   bool (*cpu_has)();

@@ -168,12 +168,18 @@ const GemmX16Candidate kQ4_1x16[] = {
     {"avx512", has_avx512, gemm_q4_1x16_q8_1_avx512},
     {"avx2", has_avx2, gemm_q4_1x16_q8_1_avx2},
 #endif
+#if defined(__aarch64__)
+    {"neon-dotprod", has_dotprod, gemm_q4_1x16_q8_1_dotprod},
+#endif
     {"scalar", always, gemm_q4_1x16_q8_1},
 };
 const GemmX16Candidate kQ8_0x16[] = {
 #if defined(__x86_64__)
     {"avx512", has_avx512, gemm_q8_0x16_q8_0_avx512},
     {"avx2", has_avx2, gemm_q8_0x16_q8_0_avx2},
+#endif
+#if defined(__aarch64__)
+    {"neon-dotprod", has_dotprod, gemm_q8_0x16_q8_0_dotprod},
 #endif
     {"scalar", always, gemm_q8_0x16_q8_0},
 };

@@ -38,8 +38,18 @@ const TypeCandidates kCandidates[] = {
 #define EMBER_AVX2_THEN_SCALAR(type, name) {type, {{"scalar", always, name}, {}}, 1}
 #endif
 #if defined(__aarch64__)
-    EMBER_DOTPROD_NEON_SCALAR(kTypeQ4_1, vec_dot_q4_1_q8_1),
-    EMBER_DOTPROD_NEON_SCALAR(kTypeQ8_0, vec_dot_q8_0_q8_0),
+    // The block-sum order first where the CPU has the dot-product instructions (declined under
+    // EMBER_LLAMA_EXACT=1), as on x86.
+    {kTypeQ4_1,
+     {{"neon-dotprod-bs", has_dotprod, vec_dot_q4_1_q8_1_bs_dotprod, false},
+      {"neon-dotprod", has_dotprod, vec_dot_q4_1_q8_1_dotprod}, {"neon", has_neon, vec_dot_q4_1_q8_1_neon},
+      {"scalar", always, vec_dot_q4_1_q8_1}},
+     4},
+    {kTypeQ8_0,
+     {{"neon-dotprod-bs", has_dotprod, vec_dot_q8_0_q8_0_bs_dotprod, false},
+      {"neon-dotprod", has_dotprod, vec_dot_q8_0_q8_0_dotprod}, {"neon", has_neon, vec_dot_q8_0_q8_0_neon},
+      {"scalar", always, vec_dot_q8_0_q8_0}},
+     4},
 #elif defined(__x86_64__)
     // The block-sum order first (the q4_1x16 matmul's, kernels/cpu/gemm/gemm.h; not llama.cpp's,
     // so declined under EMBER_LLAMA_EXACT=1); then llama.cpp's. AVX-512 VNNI before AVX2 in each:

@@ -120,6 +120,9 @@ void quantize_row_q8_1_neon(const float* src, void* dst, int64_t n);
 float vec_dot_q4_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q4_1_q8_1_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
+// The block-sum order (quant.h), bit-identical to vec_dot_q4_1_q8_1_bs / vec_dot_q8_0_q8_0_bs.
+float vec_dot_q4_1_q8_1_bs_dotprod(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0_q8_0_bs_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q5_0_q8_0_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q5_1_q8_1_dotprod(int64_t n, const void* w, const void* a);
 float vec_dot_q4_K_q8_K_dotprod(int64_t n, const void* w, const void* a);
