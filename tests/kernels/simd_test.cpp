@@ -125,6 +125,41 @@ TEST_P(VecDotSimd, MatchesScalarAtBlockEdges) {
 INSTANTIATE_TEST_SUITE_P(Types, VecDotSimd, ::testing::Values(kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ5_0, kTypeQ5_1,
                                                           kTypeQ4_K, kTypeQ5_K, kTypeQ6_K, kTypeF16, kTypeBF16, kTypeF32));
 
+// The four-row f16/bf16 dot products (decode GEMVs) against their per-row twins, bit for bit,
+// at lengths from one 8-element step to the model's 1536.
+TEST(VecDot4, BitIdenticalToPerRow) {
+  int tested = 0;
+  for (uint32_t type : {kTypeF16, kTypeBF16}) {
+    int n_cand = 0;
+    const VecDotCandidate* c = vec_dot_candidates(type, &n_cand);
+    for (int i = 0; i < n_cand; ++i) {
+      const VecDot4Fn four = vec_dot4_for(c[i].fn);
+      if (!four) continue;
+      if (!c[i].cpu_has()) {
+        std::printf("[  SKIPPED ] %s four-row dot for type %u: this CPU lacks it\n", c[i].isa, type);
+        continue;
+      }
+      for (int64_t n : {8, 16, 64, 576, 1536}) {
+        SCOPED_TRACE(std::string(c[i].isa) + " type " + std::to_string(type) + " n=" + std::to_string(n));
+        std::vector<uint16_t> w(static_cast<size_t>(4 * n)), a(static_cast<size_t>(n));
+        const std::vector<float> wf = random_floats(w.size(), static_cast<uint32_t>(n) + 3, 2.0f);
+        const std::vector<float> af = random_floats(a.size(), static_cast<uint32_t>(n) + 4, 2.0f);
+        for (size_t j = 0; j < w.size(); ++j) w[j] = type == kTypeF16 ? f32_to_fp16(wf[j]) : f32_to_bf16(wf[j]);
+        for (size_t j = 0; j < a.size(); ++j) a[j] = type == kTypeF16 ? f32_to_fp16(af[j]) : f32_to_bf16(af[j]);
+        const void* rows[4] = {w.data(), w.data() + n, w.data() + 2 * n, w.data() + 3 * n};
+        float got[4];
+        four(n, rows, a.data(), got);
+        for (int r = 0; r < 4; ++r) {
+          const float want = c[i].fn(n, rows[r], a.data());
+          ASSERT_EQ(std::memcmp(&want, &got[r], sizeof want), 0) << "row " << r << ": " << got[r] << " vs " << want;
+        }
+      }
+      ++tested;
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "no four-row dot product on this CPU";
+}
+
 // The AVX-512 VNNI dot products compute the AVX2 ones' integers with vpdpbusd and then the same
 // float operations: bit-identical (memcmp), at every edge length, including weights with -128
 // bytes (random bytes hit it), which only vpmaddubsw could saturate on (it cannot, see

@@ -327,14 +327,22 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         }
       }
     } else {
-      // f16/bf16 (and f32) weights: the order depends on the weight's row count (simd.h).
+      // f16/bf16 (and f32) weights: the order depends on the weight's row count (simd.h). Four
+      // rows of one weight at a time where the dot product has a four-row twin (n % 8 == 0).
       for (int64_t r = 0; r < M; ++r) {
         const uint8_t* a = act + r * act_row;
         float* yr = y + r * N;
-        for (int64_t n = n0; n < n1; ++n) {
-          int s = 0;
-          while (n >= first_row[s + 1]) ++s;
+        for (int64_t n = n0; n < n1;) {
+          const int s = segment(n);
+          const kernels::VecDot4Fn dot4 = K % 8 == 0 ? kernels::vec_dot4_for(dots[s]) : nullptr;
+          if (dot4 && n + 4 <= std::min(n1, first_row[s + 1])) {
+            const void* w4[4] = {row_ptr(n), row_ptr(n + 1), row_ptr(n + 2), row_ptr(n + 3)};
+            dot4(K, w4, a, yr + n);
+            n += 4;
+            continue;
+          }
           yr[n] = dots[s](K, row_ptr(n), a);
+          ++n;
         }
       }
     }

@@ -158,6 +158,16 @@ VecDotFn select_vec_dot(uint32_t type) {
   return nullptr;
 }
 
+VecDot4Fn vec_dot4_for(VecDotFn per_row) {
+#if defined(__x86_64__)
+  if (per_row == vec_dot_f16_f16_avx2) return vec_dot4_f16_f16_avx2;
+  if (per_row == vec_dot_bf16_bf16_avx2) return vec_dot4_bf16_bf16_avx2;
+#else
+  (void)per_row;
+#endif
+  return nullptr;
+}
+
 VecDotFn vec_dot_for_weight(uint32_t type, int64_t rows) {
   const QuantTypeKernels* k = find_quant_kernels(type);
   if (!k) return nullptr;

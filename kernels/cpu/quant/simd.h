@@ -92,7 +92,16 @@ float vec_dot_bf16_bf16_avx2(int64_t n, const void* w, const void* a);
 // accumulators by 32, tail added in double), for weights whose row count is not a multiple of 4.
 float vec_dot_f16_f16_x4_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_bf16_bf16_x4_avx2(int64_t n, const void* w, const void* a);
+// Four weight rows w[0..3] against one activation row: out[r] is exactly
+// vec_dot_f16_f16_avx2(n, w[r], a) (bf16 likewise), n % 8 == 0. For decode GEMVs, where one
+// row at a time would wait on its single FMA chain.
+void vec_dot4_f16_f16_avx2(int64_t n, const void* const* w, const void* a, float* out);
+void vec_dot4_bf16_bf16_avx2(int64_t n, const void* const* w, const void* a, float* out);
 #endif
+// The four-row twin of a per-row dot product (the one above for the dot product the dispatch
+// picked for f16 / bf16), or nullptr: then rows are done one at a time.
+using VecDot4Fn = void (*)(int64_t n, const void* const* w, const void* a, float* out);
+VecDot4Fn vec_dot4_for(VecDotFn per_row);
 // The dot product the matmul uses for a weight of `rows` rows: the dispatched one, except that
 // f32/f16/bf16 weights whose row count is not a multiple of 4 take the _x4 order (llama.cpp's
 // sgemm declines them). nullptr where the type has none.
