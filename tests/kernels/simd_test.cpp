@@ -166,7 +166,7 @@ TEST(VecDot4, BitIdenticalToPerRow) {
 // kernels/cpu/x86/avx2_common.h).
 TEST(VecDotAvx512, BitIdenticalToAvx2) {
   int tested = 0;
-  for (uint32_t type : {kTypeQ4_0, kTypeQ4_1, kTypeQ8_0}) {
+  for (uint32_t type : {kTypeQ4_0, kTypeQ4_1, kTypeQ8_0, kTypeQ4_K, kTypeQ5_K, kTypeQ6_K}) {
     int n_cand = 0;
     const VecDotCandidate* c = vec_dot_candidates(type, &n_cand);
     for (int i = 0; i < n_cand; ++i) {
@@ -239,6 +239,13 @@ TEST(Q4KRepackedSimd, MatchesScalarTwinsBitForBit) {
         if (!simd) continue;
         const float got = t[1](n, w.data(), act.data());
         ASSERT_EQ(std::memcmp(&ref, &got, 4), 0) << got << " vs scalar twin " << ref;
+#if defined(__x86_64__)
+        if (cpu_features().x86_avx512_vnni()) {  // the VNNI builds of the same kernels
+          const VecDotFn wide = t[1] == vec_dot_q4_K_q8_K_x8_avx2 ? vec_dot_q4_K_q8_K_x8_avx512 : vec_dot_q4_K_q8_K_x8_gemm_avx512;
+          const float got512 = wide(n, w.data(), act.data());
+          ASSERT_EQ(std::memcmp(&ref, &got512, 4), 0) << "avx512: " << got512 << " vs scalar twin " << ref;
+        }
+#endif
       }
     }
   }
@@ -272,6 +279,12 @@ TEST(Q6KTiledSimd, MatchesScalarTwinBitForBit) {
       if (!simd_fn) continue;
       const float got = simd_fn(n, w.data(), act.data());
       ASSERT_EQ(std::memcmp(&ref, &got, 4), 0) << got << " vs scalar twin " << ref;
+#if defined(__x86_64__)
+      if (cpu_features().x86_avx512_vnni()) {
+        const float got512 = vec_dot_q6_K_q8_K_tiled_avx512(n, w.data(), act.data());
+        ASSERT_EQ(std::memcmp(&ref, &got512, 4), 0) << "avx512: " << got512 << " vs scalar twin " << ref;
+      }
+#endif
     }
   }
   if (!simd_fn) GTEST_SKIP() << "scalar twin checked; no AVX2 on this CPU or architecture";

@@ -124,6 +124,9 @@ void vec_dot_pairs_q4_1x2_q8_1_avx512(const DotRowsArgs& p);
 // GEMV for the rest; q6_K as its tiled matmul (batch_rows >= 8) or its vec_dot (see above).
 void vec_dot_rows_q4_K_q8_K_x8_avx2(const DotRowsArgs& p);
 void vec_dot_rows_q6_K_q8_K_avx2(const DotRowsArgs& p);
+// avx512_kquant.cpp: the same with VNNI's vpdpwssd, bit-identical to the _avx2 ones.
+void vec_dot_rows_q4_K_q8_K_x8_avx512(const DotRowsArgs& p);
+void vec_dot_rows_q6_K_q8_K_avx512(const DotRowsArgs& p);
 #endif
 #if defined(__aarch64__)
 // NEON (neon.cpp, any aarch64) and dot-product (neon_dotprod.cpp) twins of the per-row

@@ -52,13 +52,15 @@ const TypeCandidates kCandidates[] = {
     // llama.cpp's repacked q4_K (GEMM arithmetic for complete groups of 4 rows) and its tiled
     // q6_K matmul (batches of 8 rows or more): gemm.h.
     {kTypeQ4_K,
-     {{"avx2-x8", has_avx2, vec_dot_rows_q4_K_q8_K_x8_avx2, vec_dot_q4_K_q8_K_x8_avx2, vec_dot_q4_K_q8_K_x8_gemm_avx2, Batched::kGroupsOf4},
+     {{"avx512-x8", has_avx512, vec_dot_rows_q4_K_q8_K_x8_avx512, vec_dot_q4_K_q8_K_x8_avx512, vec_dot_q4_K_q8_K_x8_gemm_avx512, Batched::kGroupsOf4},
+      {"avx2-x8", has_avx2, vec_dot_rows_q4_K_q8_K_x8_avx2, vec_dot_q4_K_q8_K_x8_avx2, vec_dot_q4_K_q8_K_x8_gemm_avx2, Batched::kGroupsOf4},
       {"scalar", always, vec_dot_rows_q4_K_q8_K, vec_dot_q4_K_q8_K, vec_dot_q4_K_q8_K, Batched::kNever}},
-     2},
+     3},
     {kTypeQ6_K,
-     {{"avx2", has_avx2, vec_dot_rows_q6_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2, vec_dot_q6_K_q8_K_tiled_avx2, Batched::kBatchOf8},
+     {{"avx512", has_avx512, vec_dot_rows_q6_K_q8_K_avx512, vec_dot_q6_K_q8_K_avx512, vec_dot_q6_K_q8_K_tiled_avx512, Batched::kBatchOf8},
+      {"avx2", has_avx2, vec_dot_rows_q6_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2, vec_dot_q6_K_q8_K_tiled_avx2, Batched::kBatchOf8},
       {"scalar", always, vec_dot_rows_q6_K_q8_K, vec_dot_q6_K_q8_K, vec_dot_q6_K_q8_K, Batched::kNever}},
-     2},
+     3},
 #elif defined(__aarch64__)
 #define EMBER_NEON_ROWS(type, rows, dot, scalar_pairs)                                                                       \
   {type,                                                                                                                     \

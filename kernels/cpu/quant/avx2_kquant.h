@@ -20,6 +20,24 @@ inline __m256i dot_u8s8_scaled(__m256i u, __m256i s, __m256i scale16) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16);
 }
 
+// acc + dot_u8s8_scaled(u, s, scale16): with AVX-512 VNNI (VL) one vpdpwssd does the multiply
+// by the scale and the accumulation (the same integers; nothing can overflow here).
+inline __m256i acc_u8s8_scaled(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
+#else
+  return _mm256_add_epi32(acc, dot_u8s8_scaled(u, s, scale16));
+#endif
+}
+
+// (a0 + a2) + (a1 + a3).
+inline float hsum4(__m128 a) {
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  a = _mm_add_ss(a, _mm_movehdup_ps(a));
+  return _mm_cvtss_f32(a);
+}
+
+
 // The 6-bit scales and mins of the 8 sub-blocks of a q4_K/q5_K super-block.
 inline void k_scales_mins(const uint8_t* s, int sc[8], int m[8]) {
   for (int j = 0; j < 4; ++j) {
@@ -50,9 +68,8 @@ inline __m256i q4_K_scaled_sums(const BlockQ4_K& x, const BlockQ8_K& y, const in
     const __m256i q = load32(x.qs + 32 * c);
     const __m256i lo = _mm256_and_si256(q, low4);
     const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-    const __m256i p0 = dot_u8s8_scaled(lo, load32(y.qs + 64 * c), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
-    const __m256i p1 = dot_u8s8_scaled(hi, load32(y.qs + 64 * c + 32), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
-    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+    sumi = acc_u8s8_scaled(sumi, lo, load32(y.qs + 64 * c), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
+    sumi = acc_u8s8_scaled(sumi, hi, load32(y.qs + 64 * c + 32), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
   }
   return sumi;
 }
@@ -84,8 +101,8 @@ inline void q4_K_decode(const BlockQ4_K& x, const int sc[8], Q4KDecoded* o) {
 inline __m128i q4_K_pair_sums(const Q4KDecoded& x, const int8_t* q8) {
   __m256i v[4];
   for (int c = 0; c < 4; ++c)
-    v[c] = _mm256_add_epi32(dot_u8s8_scaled(x.lo[c], load32(q8 + 64 * c), x.s_lo[c]),
-                            dot_u8s8_scaled(x.hi[c], load32(q8 + 64 * c + 32), x.s_hi[c]));
+    v[c] = acc_u8s8_scaled(dot_u8s8_scaled(x.lo[c], load32(q8 + 64 * c), x.s_lo[c]), x.hi[c], load32(q8 + 64 * c + 32),
+                           x.s_hi[c]);
   return hsum8_i32_x4(v);
 }
 
@@ -122,7 +139,7 @@ inline __m256i q6_K_lane_sums(const Q6KDecoded& x, const BlockQ8_K& y) {
   __m256i sumi = _mm256_setzero_si256();
   for (int h = 0; h < 2; ++h)
     for (int k = 0; k < 4; ++k)
-      sumi = _mm256_add_epi32(sumi, dot_u8s8_scaled(x.q[h][k], load32(y.qs + 128 * h + 32 * k), x.scale[h][k]));
+      sumi = acc_u8s8_scaled(sumi, x.q[h][k], load32(y.qs + 128 * h + 32 * k), x.scale[h][k]);
   return _mm256_sub_epi32(sumi, offset);
 }
 

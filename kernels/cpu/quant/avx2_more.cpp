@@ -47,12 +47,6 @@ inline __m256i bits_to_bytes(const uint8_t* qh) {
   return _mm256_cmpeq_epi8(_mm256_and_si256(spread, pick), pick);
 }
 
-// (a0 + a2) + (a1 + a3).
-inline float hsum4(__m128 a) {
-  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-  a = _mm_add_ss(a, _mm_movehdup_ps(a));
-  return _mm_cvtss_f32(a);
-}
 
 }  // namespace
 
@@ -85,117 +79,9 @@ float vec_dot_q5_1_q8_1_avx2(int64_t n, const void* w, const void* a) {
   return hsum8(acc) + mins;
 }
 
-float vec_dot_q4_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ4_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  __m128 acc_m = _mm_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float d = y[i].d * h2f(x[i].d);
-    const float dmin = -y[i].d * h2f(x[i].dmin);
-    int sc[8], m[8];
-    k_scales_mins(x[i].scales, sc, m);
-    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k_min_products(m, y[i].bsums)), acc_m);
-
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q4_K_scaled_sums(x[i], y[i], sc)), acc);
-  }
-  return hsum8(acc) + hsum4(acc_m);
-}
-
-float vec_dot_q4_K_q8_K_x8_avx2(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ4_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  float acc = 0.0f, acc_m = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sc[8], m[8];
-    k_scales_mins(x[i].scales, sc, m);
-    const int isum = hsum8_i32(q4_K_scaled_sums(x[i], y[i], sc));
-    const int msum = hsum4_i32(k_min_products(m, y[i].bsums));
-    acc = fma1(static_cast<float>(isum), h2f(x[i].d) * y[i].d, acc);
-    acc_m = fma1(static_cast<float>(msum), h2f(x[i].dmin) * y[i].d, acc_m);
-  }
-  return acc - acc_m;
-}
-
-float vec_dot_q4_K_q8_K_x8_gemm_avx2(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ4_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  float acc = 0.0f, acc_m = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sc[8], m[8];
-    k_scales_mins(x[i].scales, sc, m);
-    Q4KDecoded dec;
-    q4_K_decode(x[i], sc, &dec);
-    int sums[4], mins[4];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(sums), q4_K_pair_sums(dec, y[i].qs));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), k_min_products(m, y[i].bsums));
-    const float d = h2f(x[i].d) * y[i].d, dmin = h2f(x[i].dmin) * y[i].d;
-    for (int c = 0; c < 4; ++c) {
-      acc = fma1(static_cast<float>(sums[c]), d, acc);
-      acc_m = fma1(static_cast<float>(mins[c]), dmin, acc_m);
-    }
-  }
-  return acc - acc_m;
-}
-
-float vec_dot_q5_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ5_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i one = _mm256_set1_epi8(1);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float d = y[i].d * h2f(x[i].d);
-    const float dmin = -y[i].d * h2f(x[i].dmin);
-    int sc[8], m[8];
-    k_scales_mins(x[i].scales, sc, m);
-    int msum[4];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(msum), k_min_products(m, y[i].bsums));
-    mins = fma1(dmin, static_cast<float>(msum[0] + msum[1] + msum[2] + msum[3]), mins);
-
-    const __m256i qh = load32(x[i].qh);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = load32(x[i].qs + 32 * c);
-      const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
-      const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), h0);
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h1);
-      const __m256i p0 = dot_u8s8_scaled(lo, load32(y[i].qs + 64 * c), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c])));
-      const __m256i p1 = dot_u8s8_scaled(hi, load32(y[i].qs + 64 * c + 32), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1])));
-      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  return hsum8(acc) + mins;
-}
-
-float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ6_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float d = y[i].d * h2f(x[i].d);
-    Q6KDecoded dec;
-    q6_K_decode(x[i], &dec);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q6_K_lane_sums(dec, y[i])), acc);
-  }
-  return hsum8(acc);
-}
-
-float vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ6_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  float acc = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    Q6KDecoded dec;
-    q6_K_decode(x[i], &dec);
-    const float t = h2f(x[i].d) * static_cast<float>(hsum8_i32(q6_K_lane_sums(dec, y[i])));
-    acc = fma1(t, y[i].d, acc);
-  }
-  return acc;
-}
+#define EMBER_X86(name) name##_avx2
+#include "kernels/cpu/quant/x86_kquant.inc"
+#undef EMBER_X86
 
 // f16 and bf16 weights: llama.cpp's llamafile sgemm takes them (activations converted to the
 // weight type first) when n % 8 == 0 and the weight's row count is a multiple of 4: one 8-lane

@@ -90,10 +90,12 @@ const TypeCandidates kCandidates[] = {
       {"scalar", always, vec_dot_q4_0_q8_0}},
      5},
     {kTypeQ4_K,
-     {{"avx2-x8", has_avx2, vec_dot_q4_K_q8_K_x8_avx2},
+     {{"avx512-x8", has_avx512, vec_dot_q4_K_q8_K_x8_avx512},
+      {"avx2-x8", has_avx2, vec_dot_q4_K_q8_K_x8_avx2},
+      {"avx512", has_avx512, vec_dot_q4_K_q8_K_avx512},
       {"avx2", has_avx2, vec_dot_q4_K_q8_K_avx2},
       {"scalar", always, vec_dot_q4_K_q8_K}},
-     3},
+     5},
 #elif defined(__aarch64__)
     EMBER_DOTPROD_NEON_SCALAR(kTypeQ4_0, vec_dot_q4_0_q8_0),
     EMBER_DOTPROD_NEON_SCALAR(kTypeQ4_K, vec_dot_q4_K_q8_K),
@@ -109,6 +111,18 @@ const TypeCandidates kCandidates[] = {
     EMBER_NEON_SCALAR(kTypeF32, vec_dot_f32_f32),
 #undef EMBER_DOTPROD_NEON_SCALAR
 #undef EMBER_NEON_SCALAR
+#elif defined(__x86_64__)
+    {kTypeQ5_K,
+     {{"avx512", has_avx512, vec_dot_q5_K_q8_K_avx512}, {"avx2", has_avx2, vec_dot_q5_K_q8_K_avx2},
+      {"scalar", always, vec_dot_q5_K_q8_K}},
+     3},
+    {kTypeQ6_K,
+     {{"avx512", has_avx512, vec_dot_q6_K_q8_K_avx512}, {"avx2", has_avx2, vec_dot_q6_K_q8_K_avx2},
+      {"scalar", always, vec_dot_q6_K_q8_K}},
+     3},
+    EMBER_AVX2_THEN_SCALAR(kTypeF16, vec_dot_f16_f16),
+    EMBER_AVX2_THEN_SCALAR(kTypeBF16, vec_dot_bf16_bf16),
+    EMBER_AVX2_THEN_SCALAR(kTypeF32, vec_dot_f32_f32),
 #else
     EMBER_AVX2_THEN_SCALAR(kTypeQ5_K, vec_dot_q5_K_q8_K),
     EMBER_AVX2_THEN_SCALAR(kTypeQ6_K, vec_dot_q6_K_q8_K),

@@ -61,6 +61,13 @@ float vec_dot_q4_1_q8_1_bs_avx512(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_bs_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_bs_avx512(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_q8_0_avx512(int64_t n, const void* w, const void* a);
+// The K-quant kernels of x86_kquant.inc with VNNI (vpdpwssd), bit-identical to their _avx2 twins.
+float vec_dot_q4_K_q8_K_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q4_K_q8_K_x8_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q4_K_q8_K_x8_gemm_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q5_K_q8_K_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q6_K_q8_K_avx512(int64_t n, const void* w, const void* a);
+float vec_dot_q6_K_q8_K_tiled_avx512(int64_t n, const void* w, const void* a);
 // avx2_more.cpp
 float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* w, const void* a);
 float vec_dot_q5_1_q8_1_avx2(int64_t n, const void* w, const void* a);
