@@ -8,6 +8,7 @@
 //   matmul/q4_1x16/..., matmul/q8_0x16/... the same in the default block-sum order's layouts
 //                                         (the output head also at M = 16: a serving step)
 //   vec_dot/<type>/<isa>/K../N..          each dot-product candidate alone, one thread, M = 1
+//                                         (q4_K, q5_K, q6_K: K1536/N576 only)
 //   dnnl_sgemm/..., eigen/...             f32 baselines, where oneDNN / Eigen were found
 //   dnnl_u8s8s32/...                      oneDNN's integer GEMM (u8 x s8 -> s32, threads: OpenMP's)
 //
@@ -27,6 +28,7 @@
 
 #include <algorithm>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -106,7 +108,13 @@ const WeightPool& weight_pool(uint32_t type, size_t at_least) {
     const uint16_t d = k::f32_to_fp16(0.01f), m = k::f32_to_fp16(-0.08f);
     for (size_t i = 0; i < blocks; ++i) {
       uint8_t* blk = b + i * qk->block_bytes;
+      if (type == k::kTypeQ6_K) {  // its f16 scale comes last
+        std::memcpy(blk + offsetof(k::BlockQ6_K, d), &d, 2);
+        continue;
+      }
       std::memcpy(blk, &d, 2);
+      if (type == k::kTypeQ4_1 || type == k::kTypeQ5_1 || type == k::kTypeQ4_K || type == k::kTypeQ5_K)
+        std::memcpy(blk + 2, &d, 2);  // the min (dmin for K-quants)
       if (type == k::kTypeQ4_1 || type == k::kTypeQ5_1) std::memcpy(blk + 2, &m, 2);
     }
   }
@@ -329,6 +337,18 @@ void register_all() {
           }
         }
       }
+    }
+  }
+  // The K-quants' dot-product candidates (AVX-512 VNNI against AVX2) on the one model shape whose
+  // K is a multiple of their 256-element super-block.
+  for (uint32_t type : {k::kTypeQ4_K, k::kTypeQ5_K, k::kTypeQ6_K}) {
+    int n = 0;
+    const k::VecDotCandidate* cands = k::vec_dot_candidates(type, &n);
+    for (int i = 0; i < n; ++i) {
+      if (!cands[i].cpu_has()) continue;
+      const std::string name = sfmt("vec_dot/%s/%s/K1536/N576", k::find_quant_kernels(type)->name, cands[i].isa);
+      benchmark::RegisterBenchmark(name.c_str(), bm_vec_dot, type, cands[i].fn, int64_t{1536}, int64_t{576})
+          ->UseRealTime()->Unit(benchmark::kMicrosecond);
     }
   }
   for (uint32_t type : kTypes) {

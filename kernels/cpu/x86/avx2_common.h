@@ -29,6 +29,11 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 // of a weight is harmless.
 inline constexpr int kPrefetchBytes = 2048;
 inline void prefetch_ahead(const void* p) { _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0); }
+// The same for a block of `bytes` (a K-quant super-block spans several lines): every line of it.
+template <typename B>
+inline void prefetch_block_ahead(const B* p) {
+  for (size_t o = 0; o < sizeof(B); o += 64) prefetch_ahead(reinterpret_cast<const char*>(p) + o);
+}
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
