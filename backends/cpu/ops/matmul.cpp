@@ -266,8 +266,11 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
   const kernels::GemmF32Fn gemm_f32 = w.dtype == DType::F32 ? kernels::find_gemm_f32() : nullptr;
   const int64_t row_block = gemm_f32 ? std::max<int64_t>(ne - nb, 1) : kRowBlock;
   kernels::VecDotFn dots[kMaxMatMulWeights];
-  for (int s = 0; s < m.n_weights; ++s)
+  kernels::VecDot4Fn dots4[kMaxMatMulWeights];  // four rows at a time, where the dot product has that twin
+  for (int s = 0; s < m.n_weights; ++s) {
     dots[s] = kernels::vec_dot_for_weight(static_cast<uint32_t>(w.dtype), m.w_desc[s]->shape[0]);
+    dots4[s] = K % 8 == 0 ? kernels::vec_dot4_for(dots[s]) : nullptr;
+  }
   for (int64_t n0 = nb; n0 < ne; n0 += row_block) {
     const int64_t n1 = n0 + row_block < ne ? n0 + row_block : ne;
     if (gemm_f32) {
@@ -334,10 +337,9 @@ void matmul_run(const OpCtx& c, const MatMulArgs& m) {
         float* yr = y + r * N;
         for (int64_t n = n0; n < n1;) {
           const int s = segment(n);
-          const kernels::VecDot4Fn dot4 = K % 8 == 0 ? kernels::vec_dot4_for(dots[s]) : nullptr;
-          if (dot4 && n + 4 <= std::min(n1, first_row[s + 1])) {
+          if (dots4[s] && n + 4 <= std::min(n1, first_row[s + 1])) {
             const void* w4[4] = {row_ptr(n), row_ptr(n + 1), row_ptr(n + 2), row_ptr(n + 3)};
-            dot4(K, w4, a, yr + n);
+            dots4[s](K, w4, a, yr + n);
             n += 4;
             continue;
           }
